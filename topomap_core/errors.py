@@ -1,0 +1,32 @@
+"""Exceptions raised by :mod:`topomap_core`.
+
+Every error caused by user input derives from :class:`TopomapError`, a
+``ValueError``, so callers (the CLI, the dashboard) can show its message as one
+readable line and keep going.
+"""
+
+from __future__ import annotations
+
+
+class TopomapError(ValueError):
+    """A problem with the user's input (model, data, layer, parameters)."""
+
+
+class ModelRefusedError(TopomapError):
+    """The model file is refused for safety (Lambda layer, custom object, ...)."""
+
+
+class ModelLoadError(TopomapError):
+    """The model file cannot be read (missing, corrupt, unsupported format)."""
+
+
+class DataError(TopomapError):
+    """The data cannot be read or does not fit the model."""
+
+
+class LayerNotFoundError(TopomapError):
+    """The requested layer does not exist in the model."""
+
+
+class Cancelled(Exception):  # noqa: N818 - reads better at call sites than CancelledError
+    """Raised when a progress callback asked a long computation to stop."""
