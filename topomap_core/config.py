@@ -1,0 +1,35 @@
+"""Process-wide settings read from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Default location of the model store, demo models and result cache.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "cache"
+
+#: Largest model or data file accepted, in megabytes (``MAX_UPLOAD_MB``).
+DEFAULT_MAX_UPLOAD_MB = 200
+
+
+def data_dir() -> Path:
+    """Return the data directory (``TOPOMAPS_DATA_DIR``, default ``./cache``), created if needed."""
+    path = Path(os.environ.get("TOPOMAPS_DATA_DIR") or DEFAULT_DATA_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def max_upload_bytes() -> int:
+    """Return the size cap for model and data files, in bytes."""
+    raw = os.environ.get("MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
+    try:
+        mb = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"MAX_UPLOAD_MB must be a number, got {raw!r}") from exc
+    return int(mb * 1024 * 1024)
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ start-up chatter; call before TensorFlow is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
