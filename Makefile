@@ -1,0 +1,43 @@
+# topomaps: two commands on a fresh machine.
+#   make run   - set up .venv and start the dashboard on http://$(HOST):$(PORT)
+#   make test  - set up .venv with the test tools, lint, run the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8050
+export HOST PORT
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps make the second run instant; they are rebuilt when a requirements file changes.
+$(VENV)/.requirements: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.requirements-test: requirements-test.txt $(VENV)/.requirements
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-test.txt
+	touch $@
+
+run: $(VENV)/.requirements
+	$(BIN)/python app.py
+
+lint: $(VENV)/.requirements-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+format: $(VENV)/.requirements-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.requirements
+	$(BIN)/python benchmarks/bench_layouts.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

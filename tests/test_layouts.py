@@ -1,0 +1,146 @@
+"""Contract tests over every registered layout method, plus parameter validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from topomap_core import Cancelled, available_methods, compute_layout, get_method
+from topomap_core.layouts import LAYOUT_METHODS
+from topomap_core.layouts.pso import weight_schedule
+
+
+@pytest.fixture(scope="module")
+def clustered_nap():
+    """Three clusters of neurons with distinct profiles over 8 groups, plus a dead neuron."""
+    rng = np.random.RandomState(0)
+    centres = rng.normal(size=(3, 8))
+    labels = np.repeat([0, 1, 2], 20)
+    nap = (centres[labels] + 0.15 * rng.normal(size=(60, 8))).T
+    nap[:, 0] = 0.0  # a ReLU that never fires: all-zero column must not break cosine distances
+    return nap, labels
+
+
+def test_registry_lists_the_papers_methods():
+    expected = {
+        "random",
+        "PSO",
+        "graph",
+        "SOM",
+        "PCA",
+        "TSNE",
+        "UMAP",
+        "graph_PSO",
+        "SOM_PSO",
+        "PCA_PSO",
+        "TSNE_PSO",
+        "UMAP_PSO",
+    }
+    assert set(available_methods()) == expected
+    assert get_method("umap_pso").name == "UMAP_PSO"  # case-insensitive
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_layout_contract(method, clustered_nap):
+    nap, _ = clustered_nap
+    a = compute_layout(nap, method=method, random_state=3)
+    assert a.shape == (60, 2)
+    assert np.all(np.isfinite(a))
+    assert a.min() == pytest.approx(0.0) and a.max() == pytest.approx(1.0)
+    assert np.allclose(a.min(axis=0), 0.0) and np.allclose(a.max(axis=0), 1.0)
+    b = compute_layout(nap, method=method, random_state=3)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", [m for m in available_methods() if m != "random"])
+def test_similar_neurons_are_neighbours(method, clustered_nap):
+    """A neuron's nearest layout neighbours mostly share its cluster (random would give ~1/3)."""
+    nap, labels = clustered_nap
+    xy = compute_layout(nap, method=method, random_state=0)
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    nn = np.argsort(d, axis=1)[:, :5]
+    agreement = np.mean(labels[nn] == labels[:, None])
+    assert agreement > 0.6, f"{method}: neighbour agreement {agreement:.2f}"
+
+
+def test_different_seeds_give_different_pso_layouts(clustered_nap):
+    nap, _ = clustered_nap
+    assert not np.allclose(
+        compute_layout(nap, "PSO", random_state=1), compute_layout(nap, "PSO", random_state=2)
+    )
+
+
+def test_progress_reports_and_can_cancel(clustered_nap):
+    nap, _ = clustered_nap
+    seen = []
+
+    def record(stage, done, total):
+        seen.append((stage, done, total))
+
+    compute_layout(nap, "PCA_PSO", random_state=0, progress=record, n_steps=100)
+    assert ("PCA", 1, 1) in seen and ("PSO", 100, 100) in seen
+    pso_steps = [d for s, d, _ in seen if s == "PSO"]
+    assert pso_steps == sorted(pso_steps)
+
+    def stop_at_half(stage, done, total):
+        return stage == "PSO" and done >= 50
+
+    with pytest.raises(Cancelled, match="PSO cancelled at 50/100"):
+        compute_layout(nap, "PSO", random_state=0, progress=stop_at_half, n_steps=100)
+
+
+def test_weight_schedule_matches_paper():
+    w = weight_schedule(1000)
+    assert w[0] == pytest.approx((np.tanh(-3) + 1) / 2)
+    assert w[-1] == pytest.approx((np.tanh(6) + 1) / 2)
+    assert 300 < np.argmax(w > 0.5) < 340  # crosses 0.5 near step 333
+    assert np.all(np.diff(w) > 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "umap-pso"}, r"method 'umap-pso' is not known; choose one of .*UMAP_PSO"),
+        ({"method": "PSO", "n_steps": 0}, "n_steps must be a positive integer"),
+        ({"method": "PCA", "n_steps": 10}, "not accepted by PCA"),
+        ({"method": "PCA", "metric": "manhattan"}, "metric 'manhattan' is not known"),
+    ],
+)
+def test_bad_parameters(kwargs, match, clustered_nap):
+    nap, _ = clustered_nap
+    with pytest.raises(ValueError, match=match):
+        compute_layout(nap, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "nap, match",
+    [
+        (np.zeros(5), "2-D array"),
+        (np.zeros((4, 2)), "at least 3 neurons"),
+        (np.array([[1.0, np.nan, 2.0], [0.0, 1.0, 1.0]]), "NaN or infinite"),
+    ],
+)
+def test_bad_nap(nap, match):
+    with pytest.raises(ValueError, match=match):
+        compute_layout(nap, "PCA")
+
+
+def test_tiny_layers_work_for_every_method():
+    nap = np.random.RandomState(1).normal(size=(3, 5))
+    for name in LAYOUT_METHODS:
+        xy = compute_layout(nap, name, random_state=0)
+        assert xy.shape == (5, 2) and np.all(np.isfinite(xy))
+
+
+def test_hybrid_spreads_neurons_more_evenly_than_its_base(clustered_nap):
+    """The local-force PSO equalises density (paper 3.2.5): fewer crowded pairs after it."""
+    nap, _ = clustered_nap
+
+    def crowded(xy):
+        d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+        return np.sum(d[np.triu_indices(len(xy), 1)] < 0.02)
+
+    assert crowded(compute_layout(nap, "UMAP_PSO", random_state=0)) < crowded(
+        compute_layout(nap, "UMAP", random_state=0)
+    )

@@ -1,0 +1,167 @@
+"""The similarity layouts of paper 3.2.1-3.2.3 and the random baseline.
+
+Each function takes a :class:`LayoutProblem` plus its own keyword parameters
+and returns unscaled coordinates of shape (n_neurons, 2).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._base import LayoutProblem
+
+
+def random_layout(problem: LayoutProblem) -> np.ndarray:
+    """Uniform random positions in [0, 1]^2 (the paper's baseline)."""
+    return problem.rng.uniform(size=(problem.n_neurons, 2))
+
+
+def som_layout(
+    problem: LayoutProblem,
+    *,
+    epochs: int = 10,
+    sigma: float = 1.0,
+    learning_rate: float = 0.5,
+    circle_radius: float = 0.2,
+) -> np.ndarray:
+    """Self-organising map layout (paper 3.2.1).
+
+    A square MiniSom of side ``floor(sqrt(N) + 1)`` is trained on the neurons'
+    NAP columns for ``epochs * N`` random-order updates; each neuron goes to its
+    winning cell. Neurons sharing a cell are spread evenly on a circle of
+    ``circle_radius`` around it, with a random phase.
+    """
+    from minisom import MiniSom
+
+    X = problem.X
+    n = problem.n_neurons
+    side = max(2, int(np.floor(np.sqrt(n) + 1)))
+    som = MiniSom(
+        side,
+        side,
+        X.shape[1],
+        sigma=sigma,
+        learning_rate=learning_rate,
+        random_seed=problem.seed(),
+    )
+    som.random_weights_init(X)
+    total = epochs * n
+    # The same schedule as MiniSom.train(random_order=True), unrolled so each
+    # epoch can report progress and be cancelled.
+    order = np.arange(total) % n
+    problem.rng.shuffle(order)
+    for t, idx in enumerate(order):
+        som.update(X[idx], som.winner(X[idx]), t, total)
+        if (t + 1) % n == 0:
+            problem.report("SOM", (t + 1) // n, epochs)
+    cells = np.array([som.winner(x) for x in X], dtype=np.float64)
+    coords = cells.copy()
+    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    for cell in np.flatnonzero(counts > 1):
+        members = np.flatnonzero(inverse == cell)
+        angles = (
+            problem.rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(members.size) / members.size
+        )
+        coords[members, 0] += circle_radius * np.cos(angles)
+        coords[members, 1] += circle_radius * np.sin(angles)
+    return coords
+
+
+def graph_layout(
+    problem: LayoutProblem, *, edge_fraction: float = 0.075, iterations: int = 50
+) -> np.ndarray:
+    """Co-activation graph layout (paper 3.2.2).
+
+    An edge joins every pair whose distance is within the ``edge_fraction``
+    most similar pairs; each smaller connected component is linked to the
+    largest through its closest pair, and the connected graph is laid out with
+    Fruchterman-Reingold (networkx ``spring_layout``, seeded).
+    """
+    import networkx as nx
+
+    D = problem.distances
+    n = problem.n_neurons
+    iu = np.triu_indices(n, k=1)
+    threshold = np.quantile(D[iu], edge_fraction)
+    pairs = np.flatnonzero(D[iu] <= threshold)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(zip(iu[0][pairs].tolist(), iu[1][pairs].tolist(), strict=True))
+    components = sorted(nx.connected_components(graph), key=lambda c: (-len(c), min(c)))
+    largest = np.fromiter(components[0], dtype=np.int64)
+    for comp in components[1:]:
+        members = np.fromiter(comp, dtype=np.int64)
+        sub = D[np.ix_(members, largest)]
+        a, b = np.unravel_index(np.argmin(sub), sub.shape)
+        graph.add_edge(int(members[a]), int(largest[b]))
+    problem.report("graph", 0, 1)
+    pos = nx.spring_layout(graph, seed=problem.seed(), iterations=iterations)
+    problem.report("graph", 1, 1)
+    return np.array([pos[i] for i in range(n)], dtype=np.float64)
+
+
+def pca_layout(problem: LayoutProblem) -> np.ndarray:
+    """First two principal components of the neurons' NAP columns (paper 3.2.3)."""
+    from sklearn.decomposition import PCA
+
+    X = problem.X
+    k = min(2, X.shape[1], X.shape[0])
+    coords = PCA(n_components=k, random_state=problem.seed()).fit_transform(X)
+    if k < 2:  # a one-feature NAP has one component; the other axis stays flat
+        coords = np.column_stack([coords, np.zeros((X.shape[0], 2 - k))])
+    problem.report("PCA", 1, 1)
+    return coords
+
+
+def tsne_layout(problem: LayoutProblem, *, perplexity: float = 30.0) -> np.ndarray:
+    """t-SNE of the NAP columns, PCA-initialised (paper 3.2.3).
+
+    ``perplexity`` is lowered to ``(N - 1) / 3`` for small layers, since
+    t-SNE needs it well below the number of neurons.
+    """
+    from sklearn.manifold import TSNE
+
+    n = problem.n_neurons
+    perplexity = min(perplexity, max(1.0, (n - 1) / 3))
+    problem.report("TSNE", 0, 1)
+    coords = TSNE(
+        n_components=2,
+        init="pca",
+        learning_rate="auto",
+        perplexity=perplexity,
+        metric=problem.metric,
+        random_state=problem.seed(),
+    ).fit_transform(problem.X)
+    problem.report("TSNE", 1, 1)
+    return coords
+
+
+def umap_layout(
+    problem: LayoutProblem, *, n_neighbors: int = 15, min_dist: float = 0.1
+) -> np.ndarray:
+    """UMAP of the NAP columns with umap-learn defaults (paper 3.2.3).
+
+    ``n_neighbors`` is capped at N - 1. Very small layers use a random
+    initialisation because the spectral one needs more points than neighbours.
+    """
+    with warnings.catch_warnings():
+        # umap warns that a fixed random_state disables parallelism: that is the point.
+        warnings.simplefilter("ignore")
+        import umap
+
+        n = problem.n_neurons
+        k = max(2, min(n_neighbors, n - 1))
+        problem.report("UMAP", 0, 1)
+        coords = umap.UMAP(
+            n_components=2,
+            n_neighbors=k,
+            min_dist=min_dist,
+            metric=problem.metric,
+            init="spectral" if n > k + 2 else "random",
+            random_state=problem.seed(),
+        ).fit_transform(problem.X)
+    problem.report("UMAP", 1, 1)
+    return np.asarray(coords, dtype=np.float64)
