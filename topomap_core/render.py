@@ -1,0 +1,288 @@
+"""Static images of topographic maps with Pillow (no matplotlib): a grid of maps and one map.
+
+The grid is the paper's Figure 4/5-style overview: every group's map in the
+given (dendrogram) order with its name above it, on a white background, and one
+shared horizontal colour bar from ``-vmax`` (blue) through 0 (white) to
+``+vmax`` (red), because all maps of a run share one colour scale (paper 3.3).
+Maps are enlarged by an integer factor with nearest-neighbour resampling by
+default, so every screen pixel shows an interpolated value unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .errors import TopomapError
+from .maps import to_rgb, to_rgba
+
+__all__ = [
+    "GridGeometry",
+    "map_grid_geometry",
+    "render_map_grid",
+    "render_single_map",
+    "save_map_grid",
+]
+
+_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
+_TEXT = (0, 0, 0)
+_WHITE = (255, 255, 255)
+
+Box = tuple[int, int, int, int]
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    # Pillow's bundled font: no font files to ship, same look on every machine.
+    return ImageFont.load_default(size=size)
+
+
+def _text_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    left, top, right, bottom = font.getbbox("Ag-0.9")
+    return int(bottom - min(top, 0)) + 1
+
+
+def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
+    """Shorten ``text`` with "..." so it fits in ``width`` px."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "...") > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def _format_tick(value: float) -> str:
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise TopomapError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _check_resample(resample: str) -> Image.Resampling:
+    if resample not in _RESAMPLE:
+        raise TopomapError(
+            f"resample {resample!r} is not known; choose one of {', '.join(_RESAMPLE)}"
+        )
+    return _RESAMPLE[resample]
+
+
+@dataclass(frozen=True)
+class GridGeometry:
+    """Where things are in a :func:`render_map_grid` image (pixel boxes ``(x0, y0, x1, y1)``,
+    end-exclusive), e.g. for tests or to map a click to a group."""
+
+    size: tuple[int, int]  #: (width, height) of the whole image
+    tile_boxes: list[Box]  #: one map per group, in the given order
+    label_boxes: list[Box]  #: the band above each map holding its name
+    colourbar_box: Box  #: the gradient itself, without tick labels
+    title_box: Box | None  #: the overall title band, None without a title
+    font_size: int  #: size of the group names (the title is 4 px larger)
+
+
+def map_grid_geometry(
+    n_groups: int,
+    map_shape: tuple[int, int],
+    scale: int = 2,
+    columns: int | None = None,
+    title: str | None = None,
+) -> GridGeometry:
+    """Compute the layout of a map grid without drawing it.
+
+    Parameters
+    ----------
+    n_groups : int
+        Number of maps (>= 1).
+    map_shape : tuple of int
+        ``(height, width)`` of one map in pixels.
+    scale : int, default=2
+        Integer enlargement of each map.
+    columns : int, optional
+        Maps per row; default ``ceil(sqrt(n_groups))``.
+    title : str, optional
+        Overall title; reserves a band at the top.
+
+    Returns
+    -------
+    GridGeometry
+    """
+    n_groups = _check_int(n_groups, "n_groups", 1)
+    scale = _check_int(scale, "scale", 1)
+    if columns is None:
+        columns = math.ceil(math.sqrt(n_groups))
+    columns = min(_check_int(columns, "columns", 1), n_groups)
+    height, width = (int(s) for s in map_shape)
+    if height < 1 or width < 1:
+        raise TopomapError(f"map_shape must be positive; got {map_shape}")
+    rows = math.ceil(n_groups / columns)
+
+    font_size = 10 + 2 * scale
+    pad = 4 * scale
+    label_h = _text_height(_font(font_size)) + pad // 2
+    tile_w, tile_h = width * scale, height * scale
+    cell_h = label_h + tile_h
+
+    y = pad
+    title_box = None
+    if title:
+        title_h = _text_height(_font(font_size + 4))
+        title_box = (pad, y, pad + columns * tile_w + (columns - 1) * pad, y + title_h)
+        y += title_h + pad
+    tile_boxes, label_boxes = [], []
+    for k in range(n_groups):
+        r, c = divmod(k, columns)
+        x0 = pad + c * (tile_w + pad)
+        y0 = y + r * (cell_h + pad)
+        label_boxes.append((x0, y0, x0 + tile_w, y0 + label_h))
+        tile_boxes.append((x0, y0 + label_h, x0 + tile_w, y0 + cell_h))
+    grid_w = columns * tile_w + (columns - 1) * pad
+    y += rows * cell_h + (rows - 1) * pad + 2 * pad
+    bar_h = max(8, 6 * scale)
+    colourbar_box = (pad, y, pad + grid_w, y + bar_h)
+    # Below the bar: tick marks (pad / 2) and one line of tick labels.
+    total_h = y + bar_h + pad // 2 + _text_height(_font(font_size)) + pad
+    return GridGeometry(
+        size=(grid_w + 2 * pad, total_h),
+        tile_boxes=tile_boxes,
+        label_boxes=label_boxes,
+        colourbar_box=colourbar_box,
+        title_box=title_box,
+        font_size=font_size,
+    )
+
+
+def _map_tile(map2d: np.ndarray, vmax: float, size: tuple[int, int], resample) -> Image.Image:
+    tile = Image.fromarray(to_rgba(map2d, vmax))
+    if tile.size != size:
+        # RGBA resizing in Pillow uses premultiplied alpha, so bilinear edges stay clean.
+        tile = tile.resize(size, resample)
+    return tile
+
+
+def render_map_grid(
+    maps: np.ndarray,
+    names: list[str],
+    vmax: float,
+    scale: int = 2,
+    columns: int | None = None,
+    title: str | None = None,
+    resample: str = "nearest",
+) -> Image.Image:
+    """Draw every group's map with its name, and one shared colour bar.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_groups, height, width)
+        Interpolated maps in display order (NaN outside the hull, drawn white).
+    names : list of str of length n_groups
+        Titles above the maps, in the same order.
+    vmax : float
+        Shared colour limit (> 0): ``-vmax`` blue, 0 white, ``+vmax`` red.
+    scale : int, default=2
+        Integer enlargement of each map.
+    columns : int, optional
+        Maps per row; default ``ceil(sqrt(n_groups))``.
+    title : str, optional
+        Overall title at the top.
+    resample : {"nearest", "bilinear"}, default="nearest"
+        How maps are enlarged; "nearest" keeps every value's colour exact.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB image on a white background; see :func:`map_grid_geometry` for where things are.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3 or min(maps.shape) < 1:
+        raise TopomapError(f"maps must have shape (n_groups, height, width); got {maps.shape}")
+    names = [str(n) for n in names]
+    if len(names) != maps.shape[0]:
+        raise TopomapError(f"names has {len(names)} entries but maps has {maps.shape[0]} groups")
+    method = _check_resample(resample)
+    geo = map_grid_geometry(maps.shape[0], maps.shape[1:], scale, columns, title)
+
+    image = Image.new("RGB", geo.size, _WHITE)
+    draw = ImageDraw.Draw(image)
+    font = _font(geo.font_size)
+    if title and geo.title_box is not None:
+        x0, y0, x1, y1 = geo.title_box
+        title_font = _font(geo.font_size + 4)
+        text = _fit(title, title_font, geo.size[0] - 2 * x0)
+        draw.text(((x0 + x1) / 2, (y0 + y1) / 2), text, fill=_TEXT, font=title_font, anchor="mm")
+    for map2d, name, tile_box, label_box in zip(
+        maps, names, geo.tile_boxes, geo.label_boxes, strict=True
+    ):
+        x0, y0, x1, y1 = tile_box
+        tile = _map_tile(map2d, vmax, (x1 - x0, y1 - y0), method)
+        image.paste(tile, (x0, y0), mask=tile)  # alpha 0 outside the hull: white shows through
+        lx0, ly0, lx1, ly1 = label_box
+        text = _fit(name, font, lx1 - lx0)
+        draw.text(((lx0 + lx1) / 2, (ly0 + ly1) / 2), text, fill=_TEXT, font=font, anchor="mm")
+
+    # Shared colour bar: one gradient column per pixel, black outline and three ticks.
+    bx0, by0, bx1, by1 = geo.colourbar_box
+    gradient = to_rgb(np.linspace(-vmax, vmax, bx1 - bx0), vmax)
+    image.paste(Image.fromarray(np.repeat(gradient[None], by1 - by0, axis=0)), (bx0, by0))
+    draw.rectangle((bx0, by0, bx1 - 1, by1 - 1), outline=_TEXT)
+    tick = max(2, scale * 2)
+    ticks = ((bx0, -vmax, "la"), ((bx0 + bx1 - 1) // 2, 0.0, "ma"), (bx1 - 1, vmax, "ra"))
+    for x, value, anchor in ticks:
+        draw.line((x, by1, x, by1 + tick), fill=_TEXT)
+        draw.text((x, by1 + tick + 1), _format_tick(value), fill=_TEXT, font=font, anchor=anchor)
+    return image
+
+
+def save_map_grid(
+    path: str | PathLike[str],
+    maps: np.ndarray,
+    names: list[str],
+    vmax: float,
+    scale: int = 2,
+    columns: int | None = None,
+    title: str | None = None,
+    resample: str = "nearest",
+) -> Path:
+    """Render with :func:`render_map_grid` and write a PNG; returns the path written."""
+    image = render_map_grid(maps, names, vmax, scale, columns, title, resample)
+    path = Path(path)
+    image.save(path, format="PNG")
+    return path
+
+
+def render_single_map(
+    map2d: np.ndarray, vmax: float, size: int = 400, resample: str = "nearest"
+) -> Image.Image:
+    """One map as a transparent-background image, e.g. for the dashboard.
+
+    Parameters
+    ----------
+    map2d : ndarray of shape (height, width)
+        One interpolated map, NaN outside the hull.
+    vmax : float
+        Colour limit (> 0).
+    size : int, default=400
+        Length of the longer side of the output in pixels.
+    resample : {"nearest", "bilinear"}, default="nearest"
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGBA; alpha 0 outside the hull.
+    """
+    map2d = np.asarray(map2d, dtype=np.float64)
+    if map2d.ndim != 2 or min(map2d.shape) < 1:
+        raise TopomapError(f"map2d must have shape (height, width); got {map2d.shape}")
+    size = _check_int(size, "size", 1)
+    method = _check_resample(resample)
+    height, width = map2d.shape
+    longer = max(height, width)
+    out = (max(1, round(width * size / longer)), max(1, round(height * size / longer)))
+    return _map_tile(map2d, vmax, out, method)
