@@ -94,7 +94,8 @@ def _cmd_layers(args) -> int:
     from .models import list_layers, load_model
 
     model = load_model(args.model)
-    print(json.dumps([info.to_dict() for info in list_layers(model)], indent=2))
+    rows = [json.dumps(info.to_dict()) for info in list_layers(model)]
+    print("[\n  " + ",\n  ".join(rows) + "\n]")  # valid JSON, one layer per line
     return 0
 
 
