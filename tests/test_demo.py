@@ -1,0 +1,82 @@
+"""Tests for topomap_core.demo: deterministic training, storage and reloading."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from topomap_core import demo, models
+from topomap_core.data import digits_split
+from topomap_core.errors import ModelLoadError
+
+
+@pytest.fixture(scope="module")
+def digits_test():
+    _, _, x_test, y_test = digits_split()
+    return x_test, y_test
+
+
+def _accuracy(model, x, y):
+    return float(np.mean(models.predict(model, x).argmax(axis=1) == y))
+
+
+def test_demo_names():
+    assert demo.DEMO_MODELS == ("digits-mlp", "digits-cnn")
+
+
+def test_unknown_demo_model(tmp_data_dir):
+    with pytest.raises(ModelLoadError, match="unknown demo model 'vgg'; valid: demo:digits-mlp"):
+        demo.load_demo_model("vgg")
+    with pytest.raises(ModelLoadError, match="digits-cnn"):
+        demo.demo_model_path("vgg")
+    assert not (tmp_data_dir / "demo-models").exists()
+
+
+def test_mlp_accuracy_and_layers(digits_mlp, digits_test):
+    assert _accuracy(digits_mlp, *digits_test) > 0.9
+    assert [(i.name, i.neurons) for i in models.list_layers(digits_mlp)] == [
+        ("flatten", 64),
+        ("dense", 128),
+        ("dropout", 128),
+        ("output", 10),
+    ]
+
+
+def test_cnn_accuracy_and_layers(digits_cnn, digits_test):
+    assert _accuracy(digits_cnn, *digits_test) > 0.9
+    info = models.get_layer(digits_cnn, "conv2")
+    assert info.output_shape == (2, 2, 32) and info.neurons == 32
+    assert models.get_layer(digits_cnn, "conv1").output_shape == (4, 4, 32)
+
+
+def test_stored_file_and_fast_identical_reload(demo_dir, digits_mlp, digits_test):
+    path = demo.demo_model_path("digits-mlp")
+    assert path == demo_dir / "demo-models" / "digits-mlp.keras" and path.is_file()
+    # Only the finished file is left behind: the temporary file was renamed onto it.
+    assert sorted(p.name for p in path.parent.iterdir() if "mlp" in p.name) == [path.name]
+    start = time.perf_counter()
+    again = models.load_model("demo:digits-mlp")
+    assert time.perf_counter() - start < 5.0
+    x, _ = digits_test
+    np.testing.assert_array_equal(models.predict(again, x), models.predict(digits_mlp, x))
+
+
+def test_training_is_deterministic(tmp_data_dir, digits_mlp):
+    # digits_mlp was trained in the session data dir; this trains again in a fresh one.
+    fresh = demo.load_demo_model("digits-mlp")
+    assert (tmp_data_dir / "demo-models" / "digits-mlp.keras").is_file()
+    for a, b in zip(fresh.get_weights(), digits_mlp.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_damaged_stored_file_is_retrained(tmp_data_dir, monkeypatch):
+    # Training is replaced by the untrained architecture: only the recovery is tested here.
+    monkeypatch.setattr(demo, "train_demo_model", demo._build)
+    path = tmp_data_dir / "demo-models" / "digits-cnn.keras"
+    path.parent.mkdir()
+    path.write_bytes(b"PK\x03\x04 damaged")
+    model = demo.load_demo_model("digits-cnn")
+    assert models.input_shape(model) == (8, 8, 1)
+    models.load_model(path)  # the stored file is whole again

@@ -1,0 +1,786 @@
+"""Load Keras models safely, list their layers and read out layer activations.
+
+A model file is untrusted input: before Keras deserialises anything, its configuration is
+read as plain JSON and walked by :func:`inspect_model_file`, which refuses everything that
+could run Python code on load (``Lambda`` layers, custom or registered objects, classes or
+functions from outside Keras).  Only then is the file handed to
+``keras.saving.load_model(..., safe_mode=True, compile=False)``.
+
+Layers are addressed by a path such as ``"backbone/conv2"``: the names of the enclosing
+nested models, then the layer's own name (Keras forbids ``/`` in layer names, so the path is
+unambiguous).  Activations are always returned with the neurons on the last axis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from topomap_core import config
+from topomap_core.errors import (
+    Cancelled,
+    DataError,
+    LayerNotFoundError,
+    ModelLoadError,
+    ModelRefusedError,
+    TopomapError,
+)
+
+config.quiet_tensorflow()
+
+import keras  # noqa: E402  (must come after quiet_tensorflow)
+
+#: Model file extensions accepted by :func:`load_model`.
+MODEL_EXTENSIONS = (".keras", ".h5", ".hdf5")
+
+#: Prefix of the built-in demo model specs, e.g. ``"demo:digits-mlp"``.
+DEMO_PREFIX = "demo:"
+
+#: ``progress(stage, done, total)``; returning True asks the computation to stop.
+ProgressCallback = Callable[[str, int, int], Any]
+
+# Layers that run arbitrary code or read arbitrary files when they are built from a config.
+_UNSAFE_LAYERS = {
+    "Lambda": "its Python code would run on load",
+    "TFSMLayer": "it loads a TensorFlow SavedModel graph from a path on load",
+    "TorchModuleWrapper": "it unpickles a PyTorch module on load",
+    "JaxLayer": "it wraps arbitrary Python functions",
+    "FlaxLayer": "it wraps arbitrary Python functions",
+}
+
+# Marker objects Keras writes into configs for tensors, shapes and the like; they carry no
+# code.  "__lambda__" (marshalled Python bytecode) is deliberately absent.
+_DATA_MARKERS = {
+    "__keras_tensor__",
+    "__tensor__",
+    "__numpy__",
+    "__bytes__",
+    "__slice__",
+    "__ellipsis__",
+}
+
+# Keras namespaces whose public names may appear as a bare class_name (legacy .h5 configs
+# carry no "module" key).
+_KERAS_NAMESPACES = (
+    "layers",
+    "models",
+    "initializers",
+    "regularizers",
+    "constraints",
+    "optimizers",
+    "optimizers.schedules",
+    "losses",
+    "metrics",
+    "activations",
+    "dtype_policies",
+    "mixed_precision",
+)
+
+# Keras modules whose functions may be referenced by a {"class_name": "function"} entry
+# (activations, losses and metrics given as functions, e.g. ``loss=keras.losses.mse``).
+# Anything else, such as ``keras.utils.get_file``, is refused even though it is "Keras".
+_FUNCTION_NAMESPACES = ("activations", "losses", "metrics")
+
+_MAX_CONFIG_BYTES = 64 * 1024 * 1024
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK"
+
+
+# --------------------------------------------------------------------------------------------
+# Safety inspection
+# --------------------------------------------------------------------------------------------
+
+
+def inspect_model_file(path: Path) -> None:
+    """Refuse a model file whose configuration could run code when Keras loads it.
+
+    The configuration is read as JSON, without deserialising anything: ``config.json``
+    inside a ``.keras`` zip, or the ``model_config`` attribute of a legacy ``.h5`` file.
+    Every nested object is checked; the first unsafe one raises.
+
+    Parameters
+    ----------
+    path : Path
+        A ``.keras`` or ``.h5`` file.
+
+    Raises
+    ------
+    ModelRefusedError
+        A ``Lambda`` or other code-carrying layer, a serialised Python function, a custom
+        (registered) object, an object from a module outside Keras, or a class Keras does
+        not know.  The message names the offending layer.
+    ModelLoadError
+        The file cannot be read as a Keras model file.
+    """
+    path = Path(path)
+    model_config = _read_model_config(path)
+    if isinstance(model_config, dict):
+        # load_model(compile=False) discards the top-level compile_config unread, so a custom
+        # loss or metric there cannot run; refusing it would reject ordinary models.
+        model_config = {k: v for k, v in model_config.items() if k != "compile_config"}
+    try:
+        _check_config(model_config, layer="<model>", is_layer=True)
+    except RecursionError:
+        raise ModelRefusedError(
+            f"the configuration in '{path.name}' is nested too deeply to inspect; refused"
+        ) from None
+
+
+def _read_model_config(path: Path) -> Any:
+    """Return the model configuration of a ``.keras`` or ``.h5`` file as parsed JSON."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(_HDF5_SIGNATURE):
+        if path.suffix.lower() == ".keras":
+            raise ModelLoadError(
+                f"model file '{path.name}' is an HDF5 file, not a .keras archive; rename it to .h5"
+            )
+        return _read_h5_config(path)
+    if head.startswith(_ZIP_SIGNATURE):
+        if path.suffix.lower() != ".keras":
+            raise ModelLoadError(
+                f"model file '{path.name}' is a zip archive, not an HDF5 file; rename it to .keras"
+            )
+        return _read_keras_config(path)
+    kind = "a .keras archive (zip)" if path.suffix.lower() == ".keras" else "an HDF5 file"
+    raise ModelLoadError(f"model file '{path.name}' is not {kind}: it is corrupt or not a model")
+
+
+def _read_keras_config(path: Path) -> Any:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            try:
+                info = zf.getinfo("config.json")
+            except KeyError:
+                raise ModelLoadError(
+                    f"model file '{path.name}' has no config.json; it is not a Keras 3 .keras file"
+                ) from None
+            # Guard against a compressed config that expands to gigabytes.
+            if info.file_size > _MAX_CONFIG_BYTES:
+                raise ModelLoadError(
+                    f"config.json in '{path.name}' is {info.file_size} bytes; refused as too "
+                    f"large (limit {_MAX_CONFIG_BYTES})"
+                )
+            with zf.open(info) as fh:
+                raw = fh.read(_MAX_CONFIG_BYTES + 1)
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as exc:
+        raise ModelLoadError(
+            f"model file '{path.name}' is a damaged .keras archive ({_one_line(exc)})"
+        ) from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise ModelLoadError(f"config.json in '{path.name}' is too large; refused")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelLoadError(
+            f"config.json in '{path.name}' is not valid JSON ({_one_line(exc)})"
+        ) from None
+
+
+def _read_h5_config(path: Path) -> Any:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            raw = h5.attrs.get("model_config")
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on bad files
+        raise ModelLoadError(
+            f"model file '{path.name}' is a damaged HDF5 file ({_one_line(exc)})"
+        ) from None
+    if raw is None:
+        raise ModelLoadError(
+            f"HDF5 file '{path.name}' holds no model configuration (weights only?); "
+            "save the whole model with model.save('m.keras')"
+        )
+    if isinstance(raw, np.ndarray):  # some writers store a 0-d array
+        raw = raw.item()
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(raw)
+    except (TypeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelLoadError(
+            f"model_config in '{path.name}' is not valid JSON ({_one_line(exc)})"
+        ) from None
+
+
+def _check_config(node: Any, layer: str, is_layer: bool = False) -> None:
+    """Walk a parsed config; ``layer`` names the innermost enclosing layer (for messages).
+
+    ``is_layer`` marks the dicts that are layers: the top-level model and the items of a
+    ``"layers"`` list (of a Functional or Sequential model, at any depth).
+    """
+    if isinstance(node, list):
+        for item in node:
+            _check_config(item, layer, is_layer)
+        return
+    if not isinstance(node, dict):
+        return
+    if "class_name" in node:
+        if is_layer:
+            cfg = node.get("config")
+            name = node.get("name")
+            if not isinstance(name, str) and isinstance(cfg, dict):
+                name = cfg.get("name")
+            if isinstance(name, str):
+                layer = name
+        _check_object(node, layer)
+    for key, value in node.items():
+        _check_config(value, layer, is_layer=key == "layers")
+
+
+def _check_object(node: dict, layer: str) -> None:
+    class_name = node.get("class_name")
+    module = node.get("module")
+    registered = node.get("registered_name")
+    where = f"layer '{layer}'"
+    if not isinstance(class_name, str):
+        raise ModelRefusedError(f"{where} has a non-text class_name {class_name!r}; refused")
+
+    if class_name == "__lambda__":
+        raise ModelRefusedError(
+            f"{where} contains a serialised Python lambda: its code would run on load; refused"
+        )
+    if class_name in _UNSAFE_LAYERS:
+        raise ModelRefusedError(
+            f"{where} is a {class_name} layer: {_UNSAFE_LAYERS[class_name]}; refused"
+        )
+    if class_name in _DATA_MARKERS:
+        return
+    if class_name == "function":
+        _check_function(node, where)
+        return
+    if registered is not None and not (registered == class_name and module is not None):
+        # Keras writes a registered_name only for objects registered with
+        # @register_keras_serializable, i.e. custom Python code (e.g. "my>MyLayer").
+        raise ModelRefusedError(
+            f"{where} uses the custom object {registered!r}, which is not a Keras built-in; "
+            "custom code is refused"
+        )
+    if module is not None and not _is_keras_module(module):
+        raise ModelRefusedError(
+            f"{where}: module {module!r} is outside Keras (class {class_name!r}); refused"
+        )
+    if ">" in class_name:
+        # Legacy .h5 files write registered custom classes as "package>Name".
+        raise ModelRefusedError(
+            f"{where} uses the custom object {class_name!r}, which is not a Keras built-in; "
+            "custom code is refused"
+        )
+    if not _is_known_class(class_name, module):
+        raise ModelRefusedError(
+            f"{where} has class {class_name!r}, which Keras does not know (a custom class?); "
+            "refused"
+        )
+
+
+def _check_function(node: dict, where: str) -> None:
+    module = node.get("module")
+    fn_name = node.get("config")
+    if not isinstance(fn_name, str):
+        raise ModelRefusedError(f"{where} references a function with no name; refused")
+    # Keras 3 writes built-in activations/losses as module "builtins" or "keras.<ns>".
+    if module == "builtins" or (isinstance(module, str) and _is_keras_module(module)):
+        if any(_keras_symbol(f"{ns}.{fn_name}") is not None for ns in _FUNCTION_NAMESPACES):
+            return
+    raise ModelRefusedError(
+        f"{where} references the function {fn_name!r} from module {module!r}, which is not a "
+        "Keras activation, loss or metric; refused"
+    )
+
+
+def _is_keras_module(module: str) -> bool:
+    return module == "keras" or module.startswith("keras.")
+
+
+def _keras_symbol(dotted: str) -> Any:
+    """Return ``keras.<dotted>`` if it exists (without importing anything new), else None."""
+    obj: Any = keras
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _is_known_class(class_name: str, module: str | None) -> bool:
+    if class_name in ("Functional", "Model", "Sequential"):
+        return True
+    if module is not None:
+        # Keras 3 writes the public path ("keras.layers") or, for a few classes, the private
+        # one ("keras.src.models.functional"); either way the class must resolve there.
+        public = module[len("keras") :].lstrip(".")
+        if _keras_symbol(f"{public}.{class_name}" if public else class_name) is not None:
+            return True
+    if _keras_symbol(class_name) is not None:  # e.g. keras.DTypePolicy
+        return True
+    return any(_keras_symbol(f"{ns}.{class_name}") is not None for ns in _KERAS_NAMESPACES)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_model(spec: str | Path) -> keras.Model:
+    """Load a model from a demo spec or a model file, refusing unsafe files.
+
+    Parameters
+    ----------
+    spec : str or Path
+        ``"demo:digits-mlp"`` / ``"demo:digits-cnn"`` for a built-in demo model, or the
+        path of a ``.keras`` or legacy ``.h5`` file.  A :class:`~pathlib.Path` is always
+        a file path.
+
+    Returns
+    -------
+    keras.Model
+        The built, uncompiled model.
+
+    Raises
+    ------
+    ModelLoadError
+        Missing, empty, oversized, corrupt or unsupported file (including TensorFlow
+        SavedModel directories), an unknown demo name, or a model without defined inputs.
+    ModelRefusedError
+        The file contains code-carrying layers or custom objects (see
+        :func:`inspect_model_file`).
+    """
+    if isinstance(spec, str) and spec.startswith(DEMO_PREFIX):
+        from topomap_core import demo  # imported lazily: demo itself imports this module
+
+        return demo.load_demo_model(spec[len(DEMO_PREFIX) :])
+
+    path = Path(spec)
+    _check_model_path(path)
+    inspect_model_file(path)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types; the user needs one readable line
+        raise ModelLoadError(f"Keras could not load '{path.name}': {_one_line(exc)}") from None
+    _check_built(model, path.name)
+    return model
+
+
+def _check_model_path(path: Path) -> None:
+    valid = ", ".join(MODEL_EXTENSIONS)
+    savedmodel_msg = (
+        f"'{path.name}' is a TensorFlow SavedModel, which cannot expose its intermediate "
+        "layers in Keras 3; save the model as .keras (model.save('m.keras'))"
+    )
+    if path.is_dir():
+        if (path / "saved_model.pb").exists():
+            raise ModelLoadError(savedmodel_msg)
+        raise ModelLoadError(f"'{path.name}' is a directory, not a model file ({valid})")
+    if path.name == "saved_model.pb" or path.suffix.lower() == ".pb":
+        raise ModelLoadError(savedmodel_msg)
+    if not path.exists():
+        raise ModelLoadError(f"model file '{path}' does not exist")
+    if not path.is_file():
+        raise ModelLoadError(f"'{path.name}' is not a regular file")
+    if path.suffix.lower() not in MODEL_EXTENSIONS:
+        raise ModelLoadError(
+            f"model file '{path.name}' has unsupported extension {path.suffix!r}; "
+            f"valid: {valid} or demo:{{digits-mlp, digits-cnn}}"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelLoadError(f"model file '{path.name}' is empty (0 bytes)")
+    limit = config.max_upload_bytes()
+    if size > limit:
+        raise ModelLoadError(
+            f"model file '{path.name}' is {size / 2**20:.1f} MB, over the "
+            f"{limit / 2**20:.3g} MB limit (MAX_UPLOAD_MB)"
+        )
+
+
+def _check_built(model: Any, label: str) -> None:
+    if not isinstance(model, keras.Model):
+        raise ModelLoadError(f"'{label}' does not hold a Keras model (got {type(model).__name__})")
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not model.built or not inputs:
+        raise ModelLoadError(
+            f"model '{label}' has no defined input shape (it was saved unbuilt); build it "
+            "with an Input layer or model.build(shape) before saving"
+        )
+    if len(inputs) != 1:
+        raise ModelLoadError(
+            f"model '{label}' has {len(inputs)} inputs; only single-input models are supported"
+        )
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """First line of an exception message, shortened: never a traceback or a full config."""
+    text = str(exc).strip().splitlines()
+    line = text[0].strip() if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def model_hash(path: str | Path) -> str:
+    """Return the SHA-256 hex digest of a file's bytes, read in chunks.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file.
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer whose activations can be mapped.
+
+    Attributes
+    ----------
+    name : str
+        Path of the layer, e.g. ``"dense"`` or ``"backbone/conv2"`` inside a nested model.
+    class_name : str
+        Keras class, e.g. ``"Conv2D"``.
+    output_shape : tuple
+        Output shape without the batch axis, as the layer reports it, e.g. ``(4, 4, 128)``
+        (``None`` for dimensions that vary).
+    neurons : int
+        Number of neurons (units or feature maps): the last axis, or axis 1 of the batched
+        output for a ``channels_first`` layer.
+    """
+
+    name: str
+    class_name: str
+    output_shape: tuple
+    neurons: int
+
+    def to_dict(self) -> dict:
+        """Return ``{"name", "class", "output_shape" (list), "neurons"}`` for JSON."""
+        return {
+            "name": self.name,
+            "class": self.class_name,
+            "output_shape": list(self.output_shape),
+            "neurons": self.neurons,
+        }
+
+
+def _node_output(layer: Any) -> Any:
+    """Symbolic output of the layer's first call (in the graph of its enclosing model)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        raise LayerNotFoundError(f"layer '{layer.name}' was never called, so it has no output")
+    outputs = nodes[0].output_tensors
+    return outputs[0] if len(outputs) == 1 else list(outputs)
+
+
+def _is_channels_first(layer: Any, rank: int) -> bool:
+    # For rank-2 outputs (batch, features) the channel axis is already last.
+    return getattr(layer, "data_format", None) == "channels_first" and rank >= 3
+
+
+def _layer_info(layer: Any, path: str) -> LayerInfo | None:
+    try:
+        out = _node_output(layer)
+    except LayerNotFoundError:
+        return None
+    if isinstance(out, list):  # several outputs: no single set of neurons to map
+        return None
+    shape = tuple(out.shape)
+    if len(shape) < 2:
+        return None
+    neurons = shape[1] if _is_channels_first(layer, len(shape)) else shape[-1]
+    if neurons is None:
+        return None
+    return LayerInfo(path, type(layer).__name__, shape[1:], int(neurons))
+
+
+def _is_container(layer: Any) -> bool:
+    return isinstance(layer, keras.Model)
+
+
+def list_layers(model: keras.Model) -> list[LayerInfo]:
+    """List the layers of a model whose activations can be mapped, in graph order.
+
+    Input layers and layers with several outputs are left out.  A nested model is listed
+    itself and followed by its own layers as ``"outer/inner"`` (recursively).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model.
+
+    Returns
+    -------
+    list of LayerInfo
+    """
+    result: list[LayerInfo] = []
+    _collect_layers(model, "", result)
+    return result
+
+
+def _collect_layers(container: Any, prefix: str, result: list[LayerInfo]) -> None:
+    for layer in container.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        path = f"{prefix}{layer.name}"
+        info = _layer_info(layer, path)
+        if info is not None:
+            result.append(info)
+        if _is_container(layer):
+            _collect_layers(layer, path + "/", result)
+
+
+def get_layer(model: keras.Model, name: str) -> LayerInfo:
+    """Return the :class:`LayerInfo` of the layer at path ``name``.
+
+    Parameters
+    ----------
+    model : keras.Model
+    name : str
+        Layer path as listed by :func:`list_layers`, e.g. ``"backbone/conv2"``.
+
+    Raises
+    ------
+    LayerNotFoundError
+        No such layer; the message lists valid names.
+    """
+    if not isinstance(name, str):
+        raise LayerNotFoundError(f"layer name must be text like 'dense', got {name!r}")
+    layers = list_layers(model)
+    for info in layers:
+        if info.name == name:
+            return info
+    if _find_layer(model, name) is not None:
+        raise LayerNotFoundError(
+            f"layer {name!r} cannot be mapped: it is an input layer, has several outputs or "
+            "has no neuron axis"
+        )
+    names = [info.name for info in layers]
+    shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
+    raise LayerNotFoundError(f"model has no layer {name!r}; valid layers: {shown}")
+
+
+def _find_layer(model: Any, name: str) -> Any:
+    """Return the Keras layer at path ``name`` (e.g. ``"backbone/conv2"``), or None."""
+    layer = model
+    for part in name.split("/"):
+        if not _is_container(layer):
+            return None
+        try:
+            layer = layer.get_layer(part)
+        except ValueError:
+            return None
+    return None if layer is model else layer
+
+
+def _single(tensors: Any) -> Any:
+    # Passing a 1-element list where Keras recorded a single tensor triggers structure
+    # warnings; unwrap it.
+    if isinstance(tensors, (list, tuple)) and len(tensors) == 1:
+        return tensors[0]
+    return tensors
+
+
+def _symbolic_output(container: Any, parts: list[str]) -> Any:
+    """Symbolic output of the layer at ``parts``, in ``container``'s own graph.
+
+    A layer inside a nested model only has a node in the nested model's graph, so an
+    extractor ``nested.inputs -> layer.output`` is built and called on the tensors the
+    outer graph feeds the nested model.
+    """
+    layer = container.get_layer(parts[0])
+    if len(parts) == 1:
+        return _node_output(layer)
+    inner = _symbolic_output(layer, parts[1:])
+    extractor = keras.Model(_single(layer.inputs), inner)
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        raise LayerNotFoundError(f"nested model '{layer.name}' is not connected to its model")
+    return extractor(_single(list(nodes[0].input_tensors)))
+
+
+def activation_model(model: keras.Model, name: str) -> keras.Model:
+    """Build a model mapping the inputs to ``[layer activations, predictions]``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built, single-input model.
+    name : str
+        Layer path, e.g. ``"dense"`` or ``"backbone/conv2"``.
+
+    Returns
+    -------
+    keras.Model
+        Two outputs: the layer's output ``(batch, *layer_shape)`` and the model's (first)
+        output ``(batch, *output_shape)``, so one pass yields both.
+
+    Raises
+    ------
+    LayerNotFoundError
+        No such layer, or the layer has several outputs.
+    """
+    get_layer(model, name)  # raises LayerNotFoundError listing the valid layers
+    inner = _symbolic_output(model, name.split("/"))
+    return keras.Model(_single(model.inputs), [inner, model.outputs[0]])
+
+
+def _batches(n: int, batch_size: int) -> int:
+    if batch_size < 1:
+        raise TopomapError(f"batch_size must be at least 1, got {batch_size}")
+    return (n + batch_size - 1) // batch_size
+
+
+def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
+    if progress is not None and progress(stage, done, total):
+        raise Cancelled(f"{stage} cancelled after batch {done} of {total}")
+
+
+def iter_activations(
+    model: keras.Model,
+    name: str,
+    x: np.ndarray,
+    batch_size: int = 256,
+    progress: ProgressCallback | None = None,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield a layer's activations and the model's predictions batch by batch.
+
+    Parameters
+    ----------
+    model : keras.Model
+    name : str
+        Layer path (see :func:`list_layers`).
+    x : ndarray, shape (n, *input_shape)
+        Model inputs.
+    batch_size : int
+        Examples per batch.
+    progress : callable, optional
+        ``progress("activations", batch_no, n_batches)`` after each batch is computed and
+        before it is yielded (``batch_no`` counts from 1); returning True raises
+        :class:`~topomap_core.errors.Cancelled`.
+
+    Returns
+    -------
+    iterator of (start, activations, predictions)
+        ``start`` (int) is the index of the batch's first example in ``x``;
+        ``activations`` (ndarray, shape (b, *layer_shape), float32) has the neurons on the
+        last axis (a ``channels_first`` layer's channel axis is moved last);
+        ``predictions`` (ndarray, shape (b, *output_shape)) is the model's (first) output.
+
+    Raises
+    ------
+    LayerNotFoundError
+        Unknown layer (raised at the call, before any batch).
+    DataError
+        ``x`` does not match the model's input shape.
+    """
+    x = _as_inputs(model, x)
+    # Build (and validate) eagerly, so a bad layer name raises here rather than at the
+    # first next() of the generator.
+    extractor = activation_model(model, name)
+    channels_first = _is_channels_first(
+        _find_layer(model, name), len(get_layer(model, name).output_shape) + 1
+    )
+    total = _batches(len(x), batch_size)
+    return _activation_batches(extractor, x, batch_size, total, channels_first, progress)
+
+
+def _activation_batches(
+    extractor: keras.Model,
+    x: np.ndarray,
+    batch_size: int,
+    total: int,
+    channels_first: bool,
+    progress: ProgressCallback | None,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    for batch_no, start in enumerate(range(0, len(x), batch_size), start=1):
+        acts, preds = extractor(x[start : start + batch_size], training=False)
+        acts = np.asarray(keras.ops.convert_to_numpy(acts), dtype=np.float32)
+        if channels_first:
+            acts = np.moveaxis(acts, 1, -1)
+        _report(progress, "activations", batch_no, total)
+        yield start, acts, keras.ops.convert_to_numpy(preds)
+
+
+def _as_inputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Return ``x`` as float32, checking it against the model's input shape."""
+    x = np.asarray(x, dtype=np.float32)
+    expected = input_shape(model)
+    got = tuple(x.shape[1:])
+    if (
+        x.ndim == 0
+        or len(got) != len(expected)
+        or any(e is not None and e != g for e, g in zip(expected, got, strict=True))
+    ):
+        raise DataError(f"data examples have shape {got} but the model expects {expected}")
+    return x
+
+
+def predict(
+    model: keras.Model,
+    x: np.ndarray,
+    batch_size: int = 256,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Return the model's (first) output for ``x``, computed batch by batch.
+
+    Parameters
+    ----------
+    model : keras.Model
+    x : ndarray, shape (n, *input_shape)
+    batch_size : int
+    progress : callable, optional
+        ``progress("predictions", batch_no, n_batches)`` after each batch; returning True
+        raises :class:`~topomap_core.errors.Cancelled`.
+
+    Returns
+    -------
+    ndarray, shape (n, *output_shape)
+    """
+    x = _as_inputs(model, x)
+    # Calling a model (not model.predict) avoids Keras progress bars.  The wrapper takes a
+    # single input tensor (whatever structure the model recorded, e.g. a 1-element list,
+    # which would warn when called with an array) and keeps only the first output.
+    net = keras.Model(_single(model.inputs), model.outputs[0])
+    n = len(x)
+    total = _batches(n, batch_size)
+    parts = []
+    for batch_no, start in enumerate(range(0, n, batch_size), start=1):
+        parts.append(keras.ops.convert_to_numpy(net(x[start : start + batch_size], training=False)))
+        _report(progress, "predictions", batch_no, total)
+    if not parts:
+        out_shape = tuple(model.outputs[0].shape[1:])
+        return np.zeros((0, *out_shape), dtype=np.float32)
+    return np.concatenate(parts, axis=0)
+
+
+def input_shape(model: keras.Model) -> tuple:
+    """Return the model's input shape without the batch axis, e.g. ``(8, 8, 1)``.
+
+    Raises
+    ------
+    ModelLoadError
+        The model has no defined input or several inputs.
+    """
+    _check_built(model, model.name)
+    return tuple(model.inputs[0].shape[1:])
