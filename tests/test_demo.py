@@ -47,8 +47,8 @@ def test_mlp_accuracy_and_layers(digits_mlp, digits_test):
 def test_cnn_accuracy_and_layers(digits_cnn, digits_test):
     assert _accuracy(digits_cnn, *digits_test) > 0.9
     info = models.get_layer(digits_cnn, "conv2")
-    assert info.output_shape == (2, 2, 32) and info.neurons == 32
-    assert models.get_layer(digits_cnn, "conv1").output_shape == (4, 4, 32)
+    assert info.output_shape == (2, 2, 128) and info.neurons == 128
+    assert models.get_layer(digits_cnn, "conv1").output_shape == (4, 4, 128)
 
 
 def test_stored_file_and_fast_identical_reload(demo_dir, digits_mlp, digits_test):

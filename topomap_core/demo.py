@@ -48,9 +48,9 @@ def _build(name: str) -> keras.Model:
         ]
     else:
         body = [
-            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1"),
+            layers.Conv2D(128, 3, strides=2, padding="same", activation="relu", name="conv1"),
             layers.SpatialDropout2D(0.5, name="dropout1"),
-            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv2"),
+            layers.Conv2D(128, 3, strides=2, padding="same", activation="relu", name="conv2"),
             layers.SpatialDropout2D(0.5, name="dropout2"),
             layers.Flatten(name="flatten"),
         ]
