@@ -1,0 +1,49 @@
+"""The NAP pipeline on real models: streaming equals a direct computation, for dense and conv."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from topomap_core import compute_layout
+from topomap_core.data import load_data
+from topomap_core.pipeline import MapRequest, build_maps, compute_nap_for, run_map
+
+
+@pytest.mark.parametrize("batch_size", [7, 256])
+def test_conv_nap_equals_direct_group_means(digits_cnn, batch_size):
+    data = load_data("demo:digits")
+    nap = compute_nap_for(digits_cnn, data, "conv1", "label", per_group=30, seed=2,
+                          batch_size=batch_size)  # fmt: skip
+    assert nap.normalized.shape == (10, 4, 4, 128)
+    assert nap.profile("paper").shape == (4 * 4 * 10, 128)
+    assert nap.values.shape == (10, 128)
+
+    # Recompute directly: same seeded groups, whole-array activations, plain means.
+    from topomap_core.groups import make_groups
+
+    grouping = make_groups("label", labels=data.y, per_group=30, random_state=2)
+    extractor = keras.Model(digits_cnn.inputs, digits_cnn.get_layer("conv1").output)
+    acts = np.asarray(extractor(data.x, training=False))
+    means = np.stack([acts[m].mean(axis=0) for m in grouping.members])
+    np.testing.assert_allclose(nap.normalized, means - means.mean(axis=0), rtol=1e-4, atol=1e-5)
+
+    layout = compute_layout(nap.profile(), "PCA_PSO", random_state=0, n_steps=50)
+    order, maps, vmax, metrics = build_maps(nap, layout)
+    assert maps.shape == (10, 100, 100)
+    assert vmax == pytest.approx(np.abs(nap.values).max())
+
+
+def test_run_map_reports_timings_and_empty_groups(demo_dir):
+    result = run_map(
+        MapRequest(model="demo:digits-mlp", data="demo:digits", layer="dense",
+                   groups="label+correctness", per_group=50, method="PCA", seed=0)
+    )  # fmt: skip
+    summary = result.summary()
+    # A 97%-accurate model has classes without wrong predictions: dropped, not NaN.
+    assert summary["empty_groups"], "expected some '<label>:wrong' groups to be empty"
+    assert all(name.endswith(":wrong") for name in summary["empty_groups"])
+    assert np.all(np.isfinite(result.nap.values))
+    for stage in ("load_model", "load_data", "predictions", "activations", "layout", "maps"):
+        assert summary["timings_s"][stage] >= 0
