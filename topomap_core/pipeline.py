@@ -8,6 +8,7 @@ every stage timed and reporting progress. The CLI and the dashboard both call
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -181,29 +182,14 @@ def build_maps(
     return order, maps, vmax, metrics
 
 
-def run_map(request: MapRequest, progress: ProgressCallback | None = None) -> MapResult:
-    """Compute the complete view for ``request``."""
-    from .data import load_data
-    from .models import input_shape, load_model
-
-    timings: dict[str, float] = {}
-    t_start = time.perf_counter()
-    model = load_model(request.model)
-    timings["load_model"] = time.perf_counter() - t_start
-    t0 = time.perf_counter()
-    dataset = load_data(request.data, input_shape=input_shape(model))
-    timings["load_data"] = time.perf_counter() - t0
-    nap = compute_nap_for(
-        model,
-        dataset,
-        request.layer,
-        request.groups,
-        random_groups=request.random_groups,
-        per_group=request.per_group,
-        seed=request.seed,
-        progress=progress,
-        timings=timings,
-    )
+def compute_view(
+    request: MapRequest,
+    nap: NAP,
+    progress: ProgressCallback | None = None,
+    timings: dict | None = None,
+) -> MapResult:
+    """Lay out a computed NAP and build the maps for ``request`` (method, seed, profile)."""
+    timings = {} if timings is None else timings
     t0 = time.perf_counter()
     layout = compute_layout(
         nap.profile(request.profile),
@@ -214,8 +200,89 @@ def run_map(request: MapRequest, progress: ProgressCallback | None = None) -> Ma
     )
     timings["layout"] = time.perf_counter() - t0
     order, maps, vmax, metrics = build_maps(nap, layout, metric=request.metric, timings=timings)
-    timings["total"] = time.perf_counter() - t_start
     return MapResult(request, nap, layout, order, maps, vmax, metrics, timings)
+
+
+def load_inputs(model_source, data_source, timings: dict | None = None):
+    """Load a model and data that fits it, timing both.
+
+    Parameters
+    ----------
+    model_source, data_source : str or Path
+        Specs as accepted by :func:`topomap_core.models.load_model` and
+        :func:`topomap_core.data.load_data`.
+    """
+    from .data import load_data
+    from .models import input_shape, load_model
+
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter()
+    model = load_model(model_source)
+    timings["load_model"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dataset = load_data(data_source, input_shape=input_shape(model))
+    timings["load_data"] = time.perf_counter() - t0
+    return model, dataset
+
+
+def nap_for_request(
+    request: MapRequest,
+    progress: ProgressCallback | None = None,
+    timings: dict | None = None,
+    *,
+    model_source=None,
+    data_source=None,
+) -> NAP:
+    """Load the request's model and data (or the given sources) and compute its NAP."""
+    model, dataset = load_inputs(
+        model_source or request.model, data_source or request.data, timings
+    )
+    return compute_nap_for(
+        model,
+        dataset,
+        request.layer,
+        request.groups,
+        random_groups=request.random_groups,
+        per_group=request.per_group,
+        seed=request.seed,
+        progress=progress,
+        timings=timings,
+    )
+
+
+def run_map(request: MapRequest, progress: ProgressCallback | None = None) -> MapResult:
+    """Compute the complete view for ``request``, without any cache."""
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    nap = nap_for_request(request, progress, timings)
+    result = compute_view(request, nap, progress, timings)
+    timings["total"] = time.perf_counter() - t_start
+    return result
+
+
+def layout_csv(result: MapResult) -> str:
+    """``neuron,x,y`` rows of the layout."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["neuron", "x", "y"])
+    for i, (x, y) in enumerate(result.layout):
+        writer.writerow([i, f"{x:.6f}", f"{y:.6f}"])
+    return buf.getvalue()
+
+
+def nap_csv(result: MapResult) -> str:
+    """One row per group in dendrogram order, one column per neuron (colour values)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["group", *range(result.nap.n_neurons)])
+    for name, row in zip(result.order.names, result.values, strict=True):
+        writer.writerow([name, *(f"{v:.6g}" for v in row)])
+    return buf.getvalue()
+
+
+def summary_json(result: MapResult) -> str:
+    """The run's summary as indented JSON."""
+    return json.dumps(result.summary(), indent=2)
 
 
 def write_outputs(result: MapResult, out_dir: str | Path) -> dict[str, Path]:
@@ -238,15 +305,7 @@ def write_outputs(result: MapResult, out_dir: str | Path) -> dict[str, Path]:
     }
     title = f"{result.request.layer} - {result.request.method}"
     save_map_grid(paths["maps"], result.maps, result.order.names, result.vmax, title=title)
-    with paths["layout"].open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["neuron", "x", "y"])
-        for i, (x, y) in enumerate(result.layout):
-            writer.writerow([i, f"{x:.6f}", f"{y:.6f}"])
-    with paths["nap"].open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["group", *range(result.nap.n_neurons)])
-        for name, row in zip(result.order.names, result.values, strict=True):
-            writer.writerow([name, *(f"{v:.6g}" for v in row)])
-    paths["summary"].write_text(json.dumps(result.summary(), indent=2))
+    paths["layout"].write_text(layout_csv(result))
+    paths["nap"].write_text(nap_csv(result))
+    paths["summary"].write_text(summary_json(result))
     return paths

@@ -1,0 +1,1 @@
+"""Dashboard callbacks, one module per feature, each with ``register(app)``."""

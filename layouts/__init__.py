@@ -1,0 +1,1 @@
+"""Dashboard components, one module per panel; no callbacks here."""
