@@ -19,10 +19,14 @@ def store(tmp_path, demo_dir):
 
 
 def _model_bytes(tmp_path, lam=False):
-    layers = [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(6, name="hidden")]
+    layers = [
+        keras.Input((8, 8, 1)),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(6, name="hidden"),
+    ]
     if lam:
         layers.append(keras.layers.Lambda(lambda t: t + 1))
-    layers.append(keras.layers.Dense(10, activation="softmax"))
+    layers.append(keras.layers.Dense(10, activation="softmax", name="out"))
     path = tmp_path / ("lam.keras" if lam else "m.keras")
     keras.Sequential(layers).save(path)
     return path.read_bytes()
@@ -36,7 +40,7 @@ def test_same_file_is_stored_once_under_its_hash(store, tmp_path):
     stored = [p for p in store.models_dir.iterdir() if p.suffix == ".keras"]
     assert [p.name for p in stored] == [f"{a}.keras"]
     assert store.list_models()[0]["name"] == "first name.keras"
-    assert [layer["name"] for layer in store.layers(a)] == ["flatten", "hidden", "dense"]
+    assert [layer["name"] for layer in store.layers(a)] == ["flatten", "hidden", "out"]
 
 
 def test_refused_model_is_not_kept(store, tmp_path):
