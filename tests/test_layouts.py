@@ -144,3 +144,30 @@ def test_hybrid_spreads_neurons_more_evenly_than_its_base(clustered_nap):
     assert crowded(compute_layout(nap, "UMAP_PSO", random_state=0)) < crowded(
         compute_layout(nap, "UMAP", random_state=0)
     )
+
+
+def test_solvers_are_validated_and_grid_matches_exact(clustered_nap):
+    nap, labels = clustered_nap
+    with pytest.raises(ValueError, match="solver 'fast' is not known; choose one of auto"):
+        compute_layout(nap, "UMAP_PSO", solver="fast")
+    with pytest.raises(ValueError, match="only applies to the hybrids"):
+        compute_layout(nap, "PSO", solver="grid")
+    exact = compute_layout(nap, "PCA_PSO", random_state=0, solver="exact")
+    grid = compute_layout(nap, "PCA_PSO", random_state=0, solver="grid")
+    # Particle-mesh forces are within ~1% of the exact sums: the layouts nearly coincide.
+    assert np.median(np.linalg.norm(exact - grid, axis=1)) < 0.02
+
+
+def test_pso_survives_its_collapse_to_a_point():
+    """The plain PSO's global force first shrinks the swarm to ~1e-16 across; the local force
+    then regrows it from those tiny differences. Casting absolute positions to float32 erased
+    them and cost the layout its structure (neighbour agreement ~0.3 instead of ~0.8)."""
+    rng = np.random.RandomState(0)
+    centres = rng.normal(size=(6, 10))
+    labels = np.repeat(np.arange(6), 50)
+    nap = (centres[labels] + 0.3 * rng.normal(size=(300, 10))).T
+    xy = compute_layout(nap, "PSO", random_state=0)
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    agreement = np.mean(labels[np.argsort(d, axis=1)[:, :5]] == labels[:, None])
+    assert agreement > 0.7

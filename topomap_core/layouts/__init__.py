@@ -63,14 +63,21 @@ def _defaults(func: Callable) -> dict[str, object]:
     }
 
 
-def _pso(problem: LayoutProblem, *, n_steps: int = 1000) -> np.ndarray:
+def _pso(problem: LayoutProblem, *, n_steps: int = 1000, solver: str = "exact") -> np.ndarray:
     init = problem.rng.uniform(size=(problem.n_neurons, 2))
-    return run_pso(problem, init, use_global=True, n_steps=n_steps)
+    return run_pso(problem, init, use_global=True, n_steps=n_steps, solver=solver)
 
 
-def _hybrid(base: Callable, problem: LayoutProblem, *, n_steps: int = 1000, **base_params):
+def _hybrid(
+    base: Callable,
+    problem: LayoutProblem,
+    *,
+    n_steps: int = 1000,
+    solver: str = "auto",
+    **base_params,
+):
     init = scale_unit(base(problem, **base_params))
-    return run_pso(problem, init, use_global=False, n_steps=n_steps)
+    return run_pso(problem, init, use_global=False, n_steps=n_steps, solver=solver)
 
 
 _BASES: dict[str, tuple[Callable, str]] = {
@@ -101,7 +108,7 @@ def _build_registry() -> dict[str, LayoutMethod]:
                 f"{name}_PSO",
                 hybrid,
                 f"{summary.split(' (')[0]}, then spread by local-force PSO (paper 3.2.5)",
-                {**_defaults(func), "n_steps": 1000},
+                {**_defaults(func), "n_steps": 1000, "solver": "auto"},
             )
         )
     return {m.name.lower(): m for m in reg}

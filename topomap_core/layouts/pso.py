@@ -58,29 +58,137 @@ def global_force(distances: np.ndarray) -> np.ndarray:
     return GLOBAL_A * (1.0 - rel**3) - GLOBAL_B * np.exp(-distances / GLOBAL_C)
 
 
-@numba.njit(parallel=True, fastmath=False, cache=True)
-def _step(pos, out, glob, w_l, w_g, use_global):  # pragma: no cover - compiled
-    n = pos.shape[0]
+#: Solvers of the pairwise sums: the exact O(N^2) loop, or the particle-mesh grid.
+SOLVERS = ("auto", "exact", "grid")
+#: ``solver="auto"`` switches from the exact loop to the grid above this many neurons
+#: (where one grid step becomes cheaper than N^2 pair evaluations on 2 cores).
+GRID_THRESHOLD = 4096
+#: Largest grid side; spacing is at most ``MAX_SPACING`` (kernel length scale is ~2).
+MAX_GRID, MIN_GRID, MAX_SPACING = 256, 64, 0.35
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _pair_sums(px, py, sx_out, sy_out, glob, w_l, w_g, use_global):  # pragma: no cover
+    """Exact ``sum_j (p_j - p_i) * F_ij`` for all i (float32, SIMD over j)."""
+    n = px.shape[0]
+    one = np.float32(1.0)
     for i in numba.prange(n):
-        xi = pos[i, 0]
-        yi = pos[i, 1]
-        sx = 0.0
-        sy = 0.0
+        xi = px[i]
+        yi = py[i]
+        sx = np.float32(0.0)
+        sy = np.float32(0.0)
         for j in range(n):
-            dx = pos[j, 0] - xi
-            dy = pos[j, 1] - yi
-            d = math.sqrt(dx * dx + dy * dy)
-            if d < MIN_DISTANCE:
-                d = MIN_DISTANCE
-            dp1 = d + 1.0
-            f = w_l * (LOCAL_A / (dp1 * dp1 * dp1) - LOCAL_B * math.exp(-d / LOCAL_C))
+            dx = px[j] - xi
+            dy = py[j] - yi
+            d = max(math.sqrt(dx * dx + dy * dy), np.float32(MIN_DISTANCE))
+            dp1 = d + one
+            f = w_l * (
+                np.float32(LOCAL_A) / (dp1 * dp1 * dp1)
+                - np.float32(LOCAL_B) * math.exp(-d * np.float32(1.0 / LOCAL_C))
+            )
             if use_global:
                 f += w_g * glob[i, j]
-            f *= 0.5
             sx += dx * f
             sy += dy * f
-        out[i, 0] = xi + sx / n
-        out[i, 1] = yi + sy / n
+        sx_out[i] = sx
+        sy_out[i] = sy
+
+
+@numba.njit(cache=True)
+def _deposit(px, py, x0, y0, h, G, rho):  # pragma: no cover
+    """Cloud-in-cell assignment of unit masses to a G x G grid."""
+    rho[:] = 0.0
+    for i in range(px.shape[0]):
+        gx = (px[i] - x0) / h
+        gy = (py[i] - y0) / h
+        ix = min(int(gx), G - 2)
+        iy = min(int(gy), G - 2)
+        fx = gx - ix
+        fy = gy - iy
+        rho[ix, iy] += (1 - fx) * (1 - fy)
+        rho[ix + 1, iy] += fx * (1 - fy)
+        rho[ix, iy + 1] += (1 - fx) * fy
+        rho[ix + 1, iy + 1] += fx * fy
+
+
+@numba.njit(cache=True)
+def _interpolate(px, py, x0, y0, h, G, fxg, fyg, out_x, out_y):  # pragma: no cover
+    """Cloud-in-cell interpolation of the grid field back to the particles."""
+    for i in range(px.shape[0]):
+        gx = (px[i] - x0) / h
+        gy = (py[i] - y0) / h
+        ix = min(int(gx), G - 2)
+        iy = min(int(gy), G - 2)
+        fx = gx - ix
+        fy = gy - iy
+        w00 = (1 - fx) * (1 - fy)
+        w10 = fx * (1 - fy)
+        w01 = (1 - fx) * fy
+        w11 = fx * fy
+        out_x[i] = (
+            w00 * fxg[ix, iy] + w10 * fxg[ix + 1, iy] + w01 * fxg[ix, iy + 1]
+            + w11 * fxg[ix + 1, iy + 1]
+        )  # fmt: skip
+        out_y[i] = (
+            w00 * fyg[ix, iy] + w10 * fyg[ix + 1, iy] + w01 * fyg[ix, iy + 1]
+            + w11 * fyg[ix + 1, iy + 1]
+        )  # fmt: skip
+
+
+class _GridLocalForce:
+    """Particle-mesh evaluation of the local-force sums in O(N + G^2 log G) per step.
+
+    ``sum_j (p_j - p_i) F_loc(|p_j - p_i|)`` is the correlation of the particle
+    density with the smooth, odd vector kernel ``K(r) = r F_loc(|r|)``. Masses
+    are assigned to a grid over the swarm's bounding box (cloud-in-cell), the
+    correlation is one FFT product per component, and the field is
+    interpolated back with the same weights (so a particle exerts no force on
+    itself). The grid spacing adapts to the swarm's extent on a 2% ladder, and
+    the kernel's FFT is reused while the spacing stays on one rung.
+    Measured force error against the exact sums (N = 2048 uniform disc): mean
+    6e-6 at extent 1, 6e-4 at extent 40, 6e-3 at extent 90 (the largest the
+    swarm reaches in 1000 steps).
+    """
+
+    def __init__(self):
+        self._key = None
+        self._kernel = None
+
+    def _grid(self, extent: float) -> tuple[int, float]:
+        G = int(np.clip(np.ceil(extent / MAX_SPACING) + 2, MIN_GRID, MAX_GRID))
+        h = extent / (G - 1.01) if extent > 0 else 1.0 / G
+        rung = np.ceil(np.log(h) / np.log(1.02))  # snap up to the ladder, reuse the kernel
+        return G, float(1.02**rung)
+
+    def _kernel_fft(self, G: int, h: float):
+        from scipy import fft
+
+        if self._key != (G, h):
+            M = 2 * G  # zero padding: linear, not circular, correlation
+            k = np.arange(M)
+            k = np.where(k < G, k, k - M) * h
+            dx, dy = np.meshgrid(k, k, indexing="ij")
+            d = np.maximum(np.hypot(dx, dy), MIN_DISTANCE)
+            f = LOCAL_A / (d + 1.0) ** 3 - LOCAL_B * np.exp(-d / LOCAL_C)
+            # Correlation with K equals convolution with K(-r) = -K(r).
+            self._kernel = (fft.rfft2(-dx * f, workers=-1), fft.rfft2(-dy * f, workers=-1))
+            self._key = (G, h)
+        return self._kernel
+
+    def __call__(self, px, py, out_x, out_y) -> None:
+        from scipy import fft
+
+        x0, y0 = float(px.min()), float(py.min())
+        extent = max(float(px.max()) - x0, float(py.max()) - y0)
+        G, h = self._grid(extent)
+        rho = np.empty((G, G))
+        _deposit(px, py, x0, y0, h, G, rho)
+        kx, ky = self._kernel_fft(G, h)
+        M = 2 * G
+        r = fft.rfft2(rho, s=(M, M), workers=-1)
+        fx = fft.irfft2(r * kx, s=(M, M), workers=-1)[:G, :G]
+        fy = fft.irfft2(r * ky, s=(M, M), workers=-1)[:G, :G]
+        _interpolate(px, py, x0, y0, h, G, fx, fy, out_x, out_y)
 
 
 def run_pso(
@@ -89,6 +197,7 @@ def run_pso(
     *,
     use_global: bool,
     n_steps: int = 1000,
+    solver: str = "auto",
     report_every: int = 10,
 ) -> np.ndarray:
     """Run the force simulation from ``init``.
@@ -104,24 +213,50 @@ def run_pso(
         (``w_g = 0``) and so merely spread an already similarity-ordered layout.
     n_steps : int
         Number of steps T of the schedule.
+    solver : {"auto", "exact", "grid"}
+        ``"exact"``: every pair every step, as the paper (float32 forces,
+        float64 positions). ``"grid"``: particle-mesh local force, O(N) per
+        step plus a fixed-size FFT (hybrids only: the global force is a
+        per-pair table). ``"auto"``: exact up to ``GRID_THRESHOLD`` neurons.
 
     Returns
     -------
     ndarray of shape (n_neurons, 2)
         Unscaled positions (the swarm keeps expanding; callers scale to [0, 1]).
     """
-    pos = np.ascontiguousarray(init, dtype=np.float64).copy()
-    out = np.empty_like(pos)
-    if use_global:
-        glob = np.ascontiguousarray(global_force(problem.distances))
-    else:
-        glob = np.zeros((1, 1))
+    if solver not in SOLVERS:
+        raise ValueError(f"solver {solver!r} is not known; choose one of {', '.join(SOLVERS)}")
+    if solver == "grid" and use_global:
+        raise ValueError(
+            "solver 'grid' only applies to the hybrids (local force only); use 'exact'"
+        )
+    n = problem.n_neurons
+    use_grid = solver == "grid" or (solver == "auto" and not use_global and n > GRID_THRESHOLD)
+    pos = np.array(init, dtype=np.float64)
+    glob = (
+        np.ascontiguousarray(global_force(problem.distances), dtype=np.float32)
+        if use_global
+        else np.zeros((1, 1), dtype=np.float32)
+    )
+    grid = _GridLocalForce() if use_grid else None
+    sums = np.empty((2, n), dtype=np.float64 if use_grid else np.float32)
     w_local = weight_schedule(n_steps)
     for t in range(n_steps):
         w_l = float(w_local[t])
         w_g = 1.0 - w_l if use_global else 0.0
-        _step(pos, out, glob, w_l, w_g, use_global)
-        pos, out = out, pos
+        if grid is not None:
+            grid(pos[:, 0].copy(), pos[:, 1].copy(), sums[0], sums[1])
+            scale = 0.5 * w_l / n
+        else:
+            # Relative to the centre: the plain PSO first collapses the swarm to a
+            # point ~1e-16 wide, and float32 must keep those differences.
+            centre = pos.mean(axis=0)
+            px = (pos[:, 0] - centre[0]).astype(np.float32)
+            py = (pos[:, 1] - centre[1]).astype(np.float32)
+            _pair_sums(px, py, sums[0], sums[1], glob, np.float32(w_l), np.float32(w_g), use_global)
+            scale = 0.5 / n
+        # Positions accumulate in float64 so late, tiny moves are not rounded away.
+        pos += scale * sums.T
         if (t + 1) % report_every == 0 or t + 1 == n_steps:
             problem.report("PSO", t + 1, n_steps)
     return pos
