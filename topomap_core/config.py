@@ -33,3 +33,27 @@ def quiet_tensorflow() -> None:
     """Silence TensorFlow's C++ start-up chatter; call before TensorFlow is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def check_size(size: int, name: str, what: str, error: type[Exception]) -> None:
+    """Refuse an empty file or one over ``MAX_UPLOAD_MB``, naming it.
+
+    Parameters
+    ----------
+    size : int
+        Size in bytes.
+    name : str
+        File name to show.
+    what : str
+        ``"model"`` or ``"data"``.
+    error : exception class
+        Raised with the message.
+    """
+    if size == 0:
+        raise error(f"{what} file '{name}' is empty (0 bytes)")
+    limit = max_upload_bytes()
+    if size > limit:
+        raise error(
+            f"{what} file '{name}' is {size / 2**20:.1f} MB, over the "
+            f"{limit / 2**20:.3g} MB limit (MAX_UPLOAD_MB)"
+        )

@@ -246,15 +246,7 @@ def _check_data_path(path: Path) -> None:
             f"data file '{path.name}' has unsupported extension {path.suffix!r}; valid: "
             f"{valid} (or {', '.join(DEMO_DATA)})"
         )
-    size = path.stat().st_size
-    if size == 0:
-        raise DataError(f"data file '{path.name}' is empty (0 bytes)")
-    limit = config.max_upload_bytes()
-    if size > limit:
-        raise DataError(
-            f"data file '{path.name}' is {size / 2**20:.1f} MB, over the "
-            f"{limit / 2**20:.3g} MB limit (MAX_UPLOAD_MB)"
-        )
+    config.check_size(path.stat().st_size, path.name, "data", DataError)
 
 
 # --------------------------------------------------------------------------------------------

@@ -390,15 +390,7 @@ def _check_model_path(path: Path) -> None:
             f"model file '{path.name}' has unsupported extension {path.suffix!r}; "
             f"valid: {valid} or demo:{{digits-mlp, digits-cnn}}"
         )
-    size = path.stat().st_size
-    if size == 0:
-        raise ModelLoadError(f"model file '{path.name}' is empty (0 bytes)")
-    limit = config.max_upload_bytes()
-    if size > limit:
-        raise ModelLoadError(
-            f"model file '{path.name}' is {size / 2**20:.1f} MB, over the "
-            f"{limit / 2**20:.3g} MB limit (MAX_UPLOAD_MB)"
-        )
+    config.check_size(path.stat().st_size, path.name, "model", ModelLoadError)
 
 
 def _check_built(model: Any, label: str) -> None:

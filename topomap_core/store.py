@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .config import data_dir, max_upload_bytes
+from .config import check_size, data_dir
 from .errors import DataError, ModelLoadError, TopomapError
 from .layouts import ProgressCallback
 from .nap import NAP
@@ -86,13 +86,7 @@ class Store:
 
     # -- files -----------------------------------------------------------------------
     def _add(self, content: bytes, filename: str, folder: Path, suffixes, what: str) -> str:
-        if not content:
-            raise TopomapError(f"{what} file {filename!r} is empty (0 bytes)")
-        if len(content) > max_upload_bytes():
-            raise TopomapError(
-                f"{what} file {filename!r} is {len(content) / 2**20:.1f} MB, over the limit of "
-                f"{max_upload_bytes() / 2**20:.0f} MB (MAX_UPLOAD_MB)"
-            )
+        check_size(len(content), Path(filename or "").name, what, TopomapError)
         suffix = _suffix(filename, suffixes, what)
         digest = hashlib.sha256(content).hexdigest()
         path = folder / f"{digest}{suffix}"
@@ -139,33 +133,26 @@ class Store:
                 return path
         raise FileNotFoundError(digest)
 
-    def model_source(self, ref: str) -> str | Path:
-        """What :func:`topomap_core.models.load_model` should open for a model reference."""
-        if ref in DEMO_MODELS:
+    def _source(self, ref, demos, folder: Path, error, what: str) -> str | Path:
+        if ref in demos:
             return ref
         if not isinstance(ref, str) or not HASH_RE.match(ref):
-            raise ModelLoadError(
-                f"model {str(ref)[:80]!r} is not a demo model ({', '.join(DEMO_MODELS)}) "
-                "nor the 64-hex-digit id of an uploaded model"
+            raise error(
+                f"{what} {str(ref)[:80]!r} is not a demo {what} ({', '.join(demos)}) "
+                f"nor the 64-hex-digit id of an uploaded {what} file"
             )
         try:
-            return self._find(self.models_dir, ref)
+            return self._find(folder, ref)
         except FileNotFoundError:
-            raise ModelLoadError(f"model {ref[:12]}... is not in the model store") from None
+            raise error(f"{what} {ref[:12]}... is not in the {what} store") from None
+
+    def model_source(self, ref: str) -> str | Path:
+        """What :func:`topomap_core.models.load_model` should open for a model reference."""
+        return self._source(ref, DEMO_MODELS, self.models_dir, ModelLoadError, "model")
 
     def data_source(self, ref: str) -> str | Path:
         """What :func:`topomap_core.data.load_data` should open for a data reference."""
-        if ref in DEMO_DATA:
-            return ref
-        if not isinstance(ref, str) or not HASH_RE.match(ref):
-            raise DataError(
-                f"data {str(ref)[:80]!r} is not {', '.join(DEMO_DATA)} "
-                "nor the 64-hex-digit id of an uploaded data file"
-            )
-        try:
-            return self._find(self.data_dir, ref)
-        except FileNotFoundError:
-            raise DataError(f"data {ref[:12]}... is not in the data store") from None
+        return self._source(ref, DEMO_DATA, self.data_dir, DataError, "data")
 
     def _list(self, folder: Path) -> list[dict]:
         items = []

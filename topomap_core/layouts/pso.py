@@ -94,17 +94,22 @@ def _pair_sums(px, py, sx_out, sy_out, glob, w_l, w_g, use_global):  # pragma: n
         sy_out[i] = sy
 
 
+@numba.njit(cache=True, inline="always")
+def _cic(x, y, x0, y0, h, G):  # pragma: no cover
+    """Lower-left grid cell of a point and its fractional offsets (cloud-in-cell)."""
+    gx = (x - x0) / h
+    gy = (y - y0) / h
+    ix = min(int(gx), G - 2)
+    iy = min(int(gy), G - 2)
+    return ix, iy, gx - ix, gy - iy
+
+
 @numba.njit(cache=True)
 def _deposit(px, py, x0, y0, h, G, rho):  # pragma: no cover
     """Cloud-in-cell assignment of unit masses to a G x G grid."""
     rho[:] = 0.0
     for i in range(px.shape[0]):
-        gx = (px[i] - x0) / h
-        gy = (py[i] - y0) / h
-        ix = min(int(gx), G - 2)
-        iy = min(int(gy), G - 2)
-        fx = gx - ix
-        fy = gy - iy
+        ix, iy, fx, fy = _cic(px[i], py[i], x0, y0, h, G)
         rho[ix, iy] += (1 - fx) * (1 - fy)
         rho[ix + 1, iy] += fx * (1 - fy)
         rho[ix, iy + 1] += (1 - fx) * fy
@@ -115,24 +120,12 @@ def _deposit(px, py, x0, y0, h, G, rho):  # pragma: no cover
 def _interpolate(px, py, x0, y0, h, G, fxg, fyg, out_x, out_y):  # pragma: no cover
     """Cloud-in-cell interpolation of the grid field back to the particles."""
     for i in range(px.shape[0]):
-        gx = (px[i] - x0) / h
-        gy = (py[i] - y0) / h
-        ix = min(int(gx), G - 2)
-        iy = min(int(gy), G - 2)
-        fx = gx - ix
-        fy = gy - iy
-        w00 = (1 - fx) * (1 - fy)
-        w10 = fx * (1 - fy)
-        w01 = (1 - fx) * fy
-        w11 = fx * fy
-        out_x[i] = (
-            w00 * fxg[ix, iy] + w10 * fxg[ix + 1, iy] + w01 * fxg[ix, iy + 1]
-            + w11 * fxg[ix + 1, iy + 1]
-        )  # fmt: skip
-        out_y[i] = (
-            w00 * fyg[ix, iy] + w10 * fyg[ix + 1, iy] + w01 * fyg[ix, iy + 1]
-            + w11 * fyg[ix + 1, iy + 1]
-        )  # fmt: skip
+        ix, iy, fx, fy = _cic(px[i], py[i], x0, y0, h, G)
+        for field, out in ((fxg, out_x), (fyg, out_y)):
+            out[i] = (
+                (1 - fx) * (1 - fy) * field[ix, iy] + fx * (1 - fy) * field[ix + 1, iy]
+                + (1 - fx) * fy * field[ix, iy + 1] + fx * fy * field[ix + 1, iy + 1]
+            )  # fmt: skip
 
 
 class _GridLocalForce:
