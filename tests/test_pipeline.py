@@ -47,3 +47,17 @@ def test_run_map_reports_timings_and_empty_groups(demo_dir):
     assert np.all(np.isfinite(result.nap.values))
     for stage in ("load_model", "load_data", "predictions", "activations", "layout", "maps"):
         assert summary["timings_s"][stage] >= 0
+
+
+def test_activations_by_index_without_predictions(digits_mlp):
+    from topomap_core.models import iter_activations
+
+    x = load_data("demo:digits").x
+    idx = np.array([5, 3, 400, 7, 9, 11, 2])
+    batches = list(iter_activations(digits_mlp, "dense", x, batch_size=3, indices=idx,
+                                    with_predictions=False))  # fmt: skip
+    assert [start for start, _, _ in batches] == [0, 3, 6]
+    assert all(preds is None for _, _, preds in batches)
+    got = np.concatenate([acts for _, acts, _ in batches])
+    want = keras.Model(digits_mlp.inputs, digits_mlp.get_layer("dense").output)(x[idx])
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-6)

@@ -611,7 +611,7 @@ def _symbolic_output(container: Any, parts: list[str]) -> Any:
     return extractor(_single(list(nodes[0].input_tensors)))
 
 
-def activation_model(model: keras.Model, name: str) -> keras.Model:
+def activation_model(model: keras.Model, name: str, with_predictions: bool = True) -> keras.Model:
     """Build a model mapping the inputs to ``[layer activations, predictions]``.
 
     Parameters
@@ -620,6 +620,9 @@ def activation_model(model: keras.Model, name: str) -> keras.Model:
         A built, single-input model.
     name : str
         Layer path, e.g. ``"dense"`` or ``"backbone/conv2"``.
+
+    with_predictions : bool, default=True
+        If False, the model has the layer's output only and stops computing there.
 
     Returns
     -------
@@ -634,7 +637,8 @@ def activation_model(model: keras.Model, name: str) -> keras.Model:
     """
     get_layer(model, name)  # raises LayerNotFoundError listing the valid layers
     inner = _symbolic_output(model, name.split("/"))
-    return keras.Model(_single(model.inputs), [inner, model.outputs[0]])
+    outputs = [inner, model.outputs[0]] if with_predictions else inner
+    return keras.Model(_single(model.inputs), outputs)
 
 
 def _batches(n: int, batch_size: int) -> int:
@@ -654,7 +658,10 @@ def iter_activations(
     x: np.ndarray,
     batch_size: int = 256,
     progress: ProgressCallback | None = None,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    *,
+    indices: np.ndarray | None = None,
+    with_predictions: bool = True,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Yield a layer's activations and the model's predictions batch by batch.
 
     Parameters
@@ -670,11 +677,17 @@ def iter_activations(
         ``progress("activations", batch_no, n_batches)`` after each batch is computed and
         before it is yielded (``batch_no`` counts from 1); returning True raises
         :class:`~topomap_core.errors.Cancelled`.
+    indices : ndarray of int, optional
+        Only these examples of ``x``, in this order, gathered one batch at a time (no copy
+        of the whole subset, so memory does not grow with it).
+    with_predictions : bool, default=True
+        If False, the model runs only up to the layer and ``predictions`` is None.
 
     Returns
     -------
     iterator of (start, activations, predictions)
-        ``start`` (int) is the index of the batch's first example in ``x``;
+        ``start`` (int) is the position of the batch's first example in ``x`` (or in
+        ``indices``);
         ``activations`` (ndarray, shape (b, *layer_shape), float32) has the neurons on the
         last axis (a ``channels_first`` layer's channel axis is moved last);
         ``predictions`` (ndarray, shape (b, *output_shape)) is the model's (first) output.
@@ -686,37 +699,47 @@ def iter_activations(
     DataError
         ``x`` does not match the model's input shape.
     """
-    x = _as_inputs(model, x)
+    x = _check_input_shape(model, x)
     # Build (and validate) eagerly, so a bad layer name raises here rather than at the
     # first next() of the generator.
-    extractor = activation_model(model, name)
+    extractor = activation_model(model, name, with_predictions)
     channels_first = _is_channels_first(
         _find_layer(model, name), len(get_layer(model, name).output_shape) + 1
     )
-    total = _batches(len(x), batch_size)
-    return _activation_batches(extractor, x, batch_size, total, channels_first, progress)
+    n = len(x) if indices is None else len(indices)
+    total = _batches(n, batch_size)
+    return _activation_batches(
+        extractor, x, indices, batch_size, total, channels_first, with_predictions, progress
+    )
 
 
 def _activation_batches(
     extractor: keras.Model,
     x: np.ndarray,
+    indices: np.ndarray | None,
     batch_size: int,
     total: int,
     channels_first: bool,
+    with_predictions: bool,
     progress: ProgressCallback | None,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    for batch_no, start in enumerate(range(0, len(x), batch_size), start=1):
-        acts, preds = extractor(x[start : start + batch_size], training=False)
-        acts = np.asarray(keras.ops.convert_to_numpy(acts), dtype=np.float32)
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    n = len(x) if indices is None else len(indices)
+    for batch_no, start in enumerate(range(0, n, batch_size), start=1):
+        stop = start + batch_size
+        batch = x[start:stop] if indices is None else x[indices[start:stop]]
+        # predict_on_batch runs Keras's compiled predict step: as fast as model.predict.
+        out = extractor.predict_on_batch(np.asarray(batch, dtype=np.float32))
+        acts, preds = out if with_predictions else (out, None)
+        acts = np.asarray(acts, dtype=np.float32)
         if channels_first:
             acts = np.moveaxis(acts, 1, -1)
         _report(progress, "activations", batch_no, total)
-        yield start, acts, keras.ops.convert_to_numpy(preds)
+        yield start, acts, None if preds is None else np.asarray(preds)
 
 
-def _as_inputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """Return ``x`` as float32, checking it against the model's input shape."""
-    x = np.asarray(x, dtype=np.float32)
+def _check_input_shape(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Check ``x`` against the model's input shape without copying it."""
+    x = np.asarray(x)
     expected = input_shape(model)
     got = tuple(x.shape[1:])
     if (
@@ -726,6 +749,11 @@ def _as_inputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
     ):
         raise DataError(f"data examples have shape {got} but the model expects {expected}")
     return x
+
+
+def _as_inputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Return ``x`` as float32, checking it against the model's input shape."""
+    return np.asarray(_check_input_shape(model, x), dtype=np.float32)
 
 
 def predict(
@@ -758,7 +786,7 @@ def predict(
     total = _batches(n, batch_size)
     parts = []
     for batch_no, start in enumerate(range(0, n, batch_size), start=1):
-        parts.append(keras.ops.convert_to_numpy(net(x[start : start + batch_size], training=False)))
+        parts.append(np.asarray(net.predict_on_batch(x[start : start + batch_size])))
         _report(progress, "predictions", batch_no, total)
     if not parts:
         out_shape = tuple(model.outputs[0].shape[1:])

@@ -109,18 +109,20 @@ class NapAccumulator:
             ``membership[i, g]`` is True when example i belongs to group g.
         """
         acts = np.asarray(activations)
-        member = np.asarray(membership, dtype=np.float64)
+        # One batch's sums are exact enough in float32; the running totals are float64.
+        dtype = np.float32 if acts.dtype == np.float32 else np.float64
+        member = np.asarray(membership, dtype=dtype)
         if member.shape != (acts.shape[0], len(self.group_names)):
             raise ValueError(
                 f"membership must have shape ({acts.shape[0]}, {len(self.group_names)}), "
                 f"got {member.shape}"
             )
-        flat = acts.reshape(acts.shape[0], -1).astype(np.float64, copy=False)
+        flat = acts.reshape(acts.shape[0], -1).astype(dtype, copy=False)
         # One matrix product adds every example to all of its groups.
         batch_sums = member.T @ flat
         if self._sums is None:
             self._shape = acts.shape[1:]
-            self._sums = np.zeros_like(batch_sums)
+            self._sums = np.zeros(batch_sums.shape, dtype=np.float64)
         self._sums += batch_sums
         self._counts += member.sum(axis=0).astype(np.int64)
 

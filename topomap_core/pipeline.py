@@ -140,7 +140,13 @@ def compute_nap_for(
     membership = grouping.membership(examples)
     acc = NapAccumulator(grouping.names)
     for start, acts, _ in iter_activations(
-        model, layer, dataset.x[examples], batch_size=batch_size, progress=progress
+        model,
+        layer,
+        dataset.x,
+        batch_size=batch_size,
+        progress=progress,
+        indices=examples,
+        with_predictions=False,
     ):
         acc.add(acts, membership[start : start + len(acts)])
     nap = acc.result()
