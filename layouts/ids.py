@@ -37,6 +37,7 @@ class ID(StrEnum):
     RESULT_STORE = "result-store"
     SELECTED_GROUP = "selected-group"
     MARKED_NEURON = "marked-neuron"
+    URL_WARNINGS = "url-warnings"
 
     # Views
     MAPS_GRAPH = "maps-graph"

@@ -1,0 +1,101 @@
+"""Downloads of the current result: maps as PNG or SVG, layout and NAP as CSV, summary JSON."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from dash import Dash, Input, Output, State, ctx
+from dash.exceptions import PreventUpdate
+
+from layouts.figures import maps_svg
+from layouts.ids import ID
+from layouts.share import EXPORTS
+from topomap_core.pipeline import MapResult, layout_csv, nap_csv, summary_json
+from topomap_core.render import render_map_grid
+
+from .common import app_data_dir, result_from_store
+
+#: Export button -> (file name suffix, MIME type).
+FORMATS: dict[str, tuple[str, str]] = {
+    ID.EXPORT_PNG: (".png", "image/png"),
+    ID.EXPORT_SVG: (".svg", "image/svg+xml"),
+    ID.EXPORT_LAYOUT_CSV: ("_layout.csv", "text/csv"),
+    ID.EXPORT_NAP_CSV: ("_nap.csv", "text/csv"),
+    ID.EXPORT_SUMMARY: ("_summary.json", "application/json"),
+}
+
+
+def file_stem(result: MapResult) -> str:
+    """``topomaps_<layer>_<method>``, with anything but letters, digits, ``-._`` replaced."""
+    raw = f"topomaps_{result.request.layer}_{result.request.method}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)[:150]
+
+
+def _title(result: MapResult) -> str:
+    return f"{result.request.layer} - {result.request.method}"
+
+
+def export_file(kind: str, result: MapResult) -> dict[str, Any]:
+    """The ``dcc.Download`` data for export button ``kind`` (an ``ID.EXPORT_*`` value).
+
+    Returns
+    -------
+    dict
+        ``content`` (text, or base64 for PNG with ``base64=True``), ``filename``, ``type``.
+    """
+    if kind not in FORMATS:
+        raise ValueError(f"unknown export {kind!r}; valid: {', '.join(FORMATS)}")
+    suffix, mime = FORMATS[kind]
+    filename = file_stem(result) + suffix
+    if kind == ID.EXPORT_PNG:
+        image = render_map_grid(result.maps, result.order.names, result.vmax, title=_title(result))
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        content = base64.b64encode(buf.getvalue()).decode("ascii")
+        return {"content": content, "filename": filename, "type": mime, "base64": True}
+    if kind == ID.EXPORT_SVG:
+        text = maps_svg(result, title=_title(result))
+    elif kind == ID.EXPORT_LAYOUT_CSV:
+        text = layout_csv(result)
+    elif kind == ID.EXPORT_NAP_CSV:
+        text = nap_csv(result)
+    else:
+        text = summary_json(result)
+    return {"content": text, "filename": filename, "type": mime, "base64": False}
+
+
+def download(kind: str | None, data_dir: str | Path, result_data: dict | None) -> dict[str, Any]:
+    """Download data for a click, or PreventUpdate when there is nothing to export."""
+    result = result_from_store(data_dir, result_data)
+    if result is None or kind not in FORMATS:
+        raise PreventUpdate
+    return export_file(kind, result)
+
+
+def register(app: Dash) -> None:
+    """Register the export buttons' callbacks on ``app``."""
+    data_dir = app_data_dir(app)
+    button_ids = [bid for bid, _, _ in EXPORTS]
+
+    @app.callback(
+        Output(ID.DOWNLOAD, "data"),
+        *[Input(bid, "n_clicks") for bid in button_ids],
+        State(ID.RESULT_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def on_export(*args: Any) -> dict[str, Any]:
+        *clicks, result_data = args
+        if not any(clicks):
+            raise PreventUpdate
+        return download(ctx.triggered_id, data_dir, result_data)
+
+    @app.callback(
+        *[Output(bid, "disabled") for bid in button_ids],
+        Input(ID.RESULT_STORE, "data"),
+    )
+    def on_result(result_data: dict | None) -> list[bool]:
+        return [not result_data] * len(button_ids)

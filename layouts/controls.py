@@ -1,0 +1,246 @@
+"""The sidebar: numbered sections 1 Model, 2 Data, 3 Groups, 4 Layout, then Run.
+
+Also the option lists of the model, data and layer dropdowns, as pure functions of what the
+store lists, so that the page and the callbacks build them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dash import dcc, html
+
+from callbacks.state import DEFAULTS, MAX_PER_GROUP, MAX_RANDOM_GROUPS, MAX_SEED
+from topomap_core.layouts import LAYOUT_METHODS
+
+from .ids import ID
+
+DEMO_MODEL_LABELS = {
+    "demo:digits-mlp": "Demo: digits MLP (dense layers)",
+    "demo:digits-cnn": "Demo: digits CNN (convolutions)",
+}
+DEMO_DATA_LABELS = {"demo:digits": "Demo: 8×8 digits (540 test images)"}
+
+GROUP_LABELS = {
+    "label": "By class label",
+    "label+correctness": "By label, split into correct / wrong predictions",
+    "column": "By the file's own 'groups' column",
+}
+
+
+def _stored_label(item: Mapping[str, Any]) -> str:
+    return f"{item.get('name') or 'unnamed'} ({str(item['id'])[:8]})"
+
+
+def model_options(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Dropdown options: the demo models, then stored uploads as "file name (short hash)"."""
+    options = [{"label": label, "value": ref} for ref, label in DEMO_MODEL_LABELS.items()]
+    options += [{"label": _stored_label(item), "value": item["id"]} for item in stored]
+    return options
+
+
+def data_options(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Dropdown options: the demo data, then stored data files."""
+    options = [{"label": label, "value": ref} for ref, label in DEMO_DATA_LABELS.items()]
+    options += [{"label": _stored_label(item), "value": item["id"]} for item in stored]
+    return options
+
+
+def _shape(shape: Iterable[Any]) -> str:
+    return "×".join("?" if s is None else str(s) for s in shape)
+
+
+def layer_label(layer: Mapping[str, Any]) -> str:
+    """``"conv2 — Conv2D 2×2×128 (128 neurons)"``."""
+    n = layer["neurons"]
+    return (
+        f"{layer['name']} — {layer['class']} {_shape(layer['output_shape'])} "
+        f"({n} neuron{'s' if n != 1 else ''})"
+    )
+
+
+def layer_options(layers: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One option per layer; layers with fewer than 3 neurons cannot be mapped (disabled)."""
+    return [
+        {"label": layer_label(layer), "value": layer["name"], "disabled": layer["neurons"] < 3}
+        for layer in layers
+    ]
+
+
+def method_options() -> list[dict[str, str]]:
+    """Every registered layout method, with its one-line summary as the tooltip."""
+    return [{"label": m.name, "value": m.name, "title": m.summary} for m in LAYOUT_METHODS.values()]
+
+
+def _section(number: str, title: str, help_text: str, *children: Any) -> html.Section:
+    return html.Section(
+        [
+            html.H2([html.Span(number, className="step"), title]),
+            html.P(help_text, className="help"),
+            *children,
+        ],
+        className="panel",
+    )
+
+
+def _field(label: str, control: Any, hint: str | None = None) -> html.Div:
+    parts: list[Any] = [html.Label(label, htmlFor=getattr(control, "id", None)), control]
+    if hint:
+        parts.append(html.Small(hint, className="hint"))
+    return html.Div(parts, className="field")
+
+
+def _upload(upload_id: str, text: str, accept: str) -> dcc.Upload:
+    return dcc.Upload(
+        id=upload_id,
+        children=html.Div(
+            [html.Strong("Drop a file here"), html.Span(f" or click to choose {text}")]
+        ),
+        accept=accept,
+        multiple=False,
+        className="upload",
+        className_active="upload upload-active",
+    )
+
+
+def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Aside:
+    """The sidebar with every control, holding the defaults of :data:`DEFAULTS`."""
+    model = _section(
+        "1",
+        "Model",
+        "A trained Keras model. Pick the demo or upload your own (.keras or .h5).",
+        _upload(ID.MODEL_UPLOAD, "a .keras / .h5 file", ".keras,.h5,.hdf5"),
+        _field(
+            "Model",
+            dcc.Dropdown(
+                id=ID.MODEL_SELECT,
+                options=models,
+                value=DEFAULTS["model"],
+                clearable=False,
+                searchable=False,
+            ),
+        ),
+        html.Div(id=ID.MODEL_MESSAGE, className="message", role="status"),
+        _field(
+            "Layer",
+            dcc.Dropdown(
+                id=ID.LAYER_SELECT,
+                options=[{"label": DEFAULTS["layer"], "value": DEFAULTS["layer"]}],
+                value=DEFAULTS["layer"],
+                clearable=False,
+            ),
+            "Whose neurons are laid out and coloured.",
+        ),
+    )
+    data_section = _section(
+        "2",
+        "Data",
+        "Examples to feed through the model: the demo digits, an .npz file (x, y, optional "
+        "groups) or a .zip of one folder of images per class.",
+        _field(
+            "Data",
+            dcc.Dropdown(
+                id=ID.DATA_SELECT,
+                options=data,
+                value=DEFAULTS["data"],
+                clearable=False,
+                searchable=False,
+            ),
+        ),
+        _upload(ID.DATA_UPLOAD, "an .npz / .zip file", ".npz,.zip"),
+        html.Div(id=ID.DATA_MESSAGE, className="message", role="status"),
+    )
+    groups = _section(
+        "3",
+        "Groups",
+        "Each group gets its own map: how the layer responds to that group compared with "
+        "the average over all groups.",
+        dcc.RadioItems(
+            id=ID.GROUPS_SELECT,
+            options=[{"label": label, "value": mode} for mode, label in GROUP_LABELS.items()],
+            value=DEFAULTS["groups"],
+            className="radio",
+        ),
+        html.Div(
+            [
+                _field(
+                    "Random groups",
+                    dcc.Input(
+                        id=ID.RANDOM_GROUPS,
+                        type="number",
+                        min=0,
+                        max=MAX_RANDOM_GROUPS,
+                        step=1,
+                        value=DEFAULTS["random_groups"],
+                        debounce=True,
+                    ),
+                    "Baseline groups of random examples.",
+                ),
+                _field(
+                    "Examples per group",
+                    dcc.Input(
+                        id=ID.PER_GROUP,
+                        type="number",
+                        min=1,
+                        max=MAX_PER_GROUP,
+                        step=1,
+                        value=DEFAULTS["per_group"],
+                        debounce=True,
+                    ),
+                    "The paper uses 200.",
+                ),
+            ],
+            className="field-row",
+        ),
+    )
+    layout = _section(
+        "4",
+        "Layout",
+        "How neurons are placed: similar neurons end up close together. UMAP_PSO is the "
+        "paper's recommendation.",
+        _field(
+            "Method",
+            dcc.Dropdown(
+                id=ID.METHOD_SELECT,
+                options=method_options(),
+                value=DEFAULTS["method"],
+                clearable=False,
+            ),
+        ),
+        _field(
+            "Seed",
+            dcc.Input(
+                id=ID.SEED_INPUT,
+                type="number",
+                min=0,
+                max=MAX_SEED,
+                step=1,
+                value=DEFAULTS["seed"],
+                debounce=True,
+            ),
+            "Same seed, same groups and layout.",
+        ),
+    )
+    run = html.Section(
+        [
+            html.Div(
+                [
+                    html.Button("Run", id=ID.RUN_BUTTON, className="btn btn-primary", n_clicks=0),
+                    html.Button(
+                        "Cancel",
+                        id=ID.CANCEL_BUTTON,
+                        className="btn",
+                        n_clicks=0,
+                        disabled=True,
+                    ),
+                ],
+                className="run-buttons",
+            ),
+            html.Progress(id=ID.PROGRESS_BAR, value="0", max="1", className="progress"),
+            html.Div(id=ID.PROGRESS_TEXT, className="progress-text"),
+            html.Div(id=ID.STATUS, className="status", role="status", **{"aria-live": "polite"}),
+        ],
+        className="panel panel-run",
+    )
+    return html.Aside([model, data_section, groups, layout, run], className="sidebar")
