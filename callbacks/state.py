@@ -149,8 +149,10 @@ def check_value(key: str, raw: object) -> tuple[Any, str | None]:
             return raw, None
         return None, f"unknown data {_short(raw)!r} (not demo:digits nor an uploaded data id)"
     if key == "groups":
-        if raw in GROUP_MODES:
-            return raw, None
+        # A hand-typed "label+correctness" arrives as "label correctness" ('+' means space).
+        mode = raw.strip().replace(" ", "+")
+        if mode in GROUP_MODES:
+            return mode, None
         return None, f"unknown grouping {_short(raw)!r} (use one of {', '.join(GROUP_MODES)})"
     if key == "method":
         name = canonical_method(raw)

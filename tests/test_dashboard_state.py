@@ -179,3 +179,9 @@ def test_share_link_keeps_host_and_path_and_replaces_query():
     link = share_link("http://example.org:8050/app/?old=1#frag", "?seed=2")
     assert link == "http://example.org:8050/app/?seed=2"
     assert share_link(None, "?seed=2") == "?seed=2"
+
+
+@pytest.mark.parametrize("raw", ["label+correctness", "label%2Bcorrectness"])
+def test_hand_typed_plus_in_grouping_is_understood(raw):
+    parsed = parse_query(f"?groups={raw}")
+    assert parsed.values["groups"] == "label+correctness" and not parsed.warnings
