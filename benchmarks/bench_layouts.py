@@ -212,15 +212,7 @@ def main() -> None:
     print(f"{'method':14s} {'N':>6s} {'seconds':>9s} {'peak MB':>9s}", flush=True)
     for n in args.sizes:
         for method in args.methods:
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", method, str(n)],
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-                env={**os.environ},
-                check=True,
-            )
-            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row = _spawn(method, n)
             rows.append(row)
             print(f"{method:14s} {n:6d} {row['seconds']:9.2f} {row['peak_mb']:9.1f}", flush=True)
     by = {(r["method"], r["n"]): r for r in rows}
