@@ -296,28 +296,8 @@ def scatter_figure(
     )
     neuron = _marked(result, marked)
     if neuron is not None:
-        x, y = result.layout[neuron]
-        fig.add_trace(
-            go.Scatter(
-                x=[x],
-                y=[y],
-                mode="markers",
-                marker={**_RING, "size": 16},
-                customdata=[neuron],
-                hovertemplate=f"neuron {neuron}: {values[neuron]:.4g}<extra></extra>",
-                showlegend=False,
-            )
-        )
-    _unit_axes(fig)
-    return _base_layout(
-        fig,
-        height=420,
-        coloraxis=_coloraxis(result.vmax),
-        title={"text": f"Neurons coloured by <b>{escape(name)}</b>", "font": {"size": 13}},
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        clickmode="event",
-        hovermode="closest",
-    )
+        _add_ring(fig, result, neuron, f"neuron {neuron}: {values[neuron]:.4g}")
+    return _large_square(fig, result, f"Neurons coloured by <b>{escape(name)}</b>")
 
 
 def selected_map_figure(
@@ -352,24 +332,34 @@ def selected_map_figure(
     )
     neuron = _marked(result, marked)
     if neuron is not None:
-        x, y = result.layout[neuron]
-        fig.add_trace(
-            go.Scatter(
-                x=[x],
-                y=[y],
-                mode="markers",
-                marker={**_RING, "size": 16},
-                customdata=[neuron],
-                hovertemplate=f"neuron {neuron}<extra></extra>",
-                showlegend=False,
-            )
+        _add_ring(fig, result, neuron, f"neuron {neuron}")
+    return _large_square(fig, result, f"Map of <b>{escape(name)}</b>")
+
+
+def _add_ring(fig: go.Figure, result: MapResult, neuron: int, hover: str) -> None:
+    """Draw the marked neuron's ring on a single-panel figure."""
+    x, y = result.layout[neuron]
+    fig.add_trace(
+        go.Scatter(
+            x=[x],
+            y=[y],
+            mode="markers",
+            marker={**_RING, "size": 16},
+            customdata=[neuron],
+            hovertemplate=f"{hover}<extra></extra>",
+            showlegend=False,
         )
+    )
+
+
+def _large_square(fig: go.Figure, result: MapResult, title: str) -> go.Figure:
+    """Unit axes, the shared colour axis and the click behaviour of the two large panels."""
     _unit_axes(fig)
     return _base_layout(
         fig,
         height=420,
         coloraxis=_coloraxis(result.vmax),
-        title={"text": f"Map of <b>{escape(name)}</b>", "font": {"size": 13}},
+        title={"text": title, "font": {"size": 13}},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         clickmode="event",
         hovermode="closest",
