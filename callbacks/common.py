@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from layouts.ids import ID
 from topomap_core.config import data_dir as default_data_dir
 from topomap_core.errors import TopomapError
 from topomap_core.pipeline import MapRequest, MapResult
-from topomap_core.store import Store
+from topomap_core.store import HASH_RE, Store
+
+from .worker import describe_in_worker
 
 #: Key of the data directory in the Flask config of the app (set by ``app.create_app``).
 DATA_DIR_KEY = "TOPOMAPS_DATA_DIR"
@@ -75,6 +78,30 @@ def hide_stored_name(text: str, content: bytes, filename: str) -> str:
     """Replace the store's content-hash file name in a message by the user's file name."""
     digest = hashlib.sha256(content).hexdigest()
     return re.sub(digest + r"(\.[A-Za-z0-9]+)?", lambda _: filename, text)
+
+
+def hide_stored_ref(text: str, ref: str, name: str) -> str:
+    """Replace a stored file's hash name (``<ref>.keras``) in a message by ``name``."""
+    if not isinstance(ref, str) or not HASH_RE.match(ref):
+        return text
+    return re.sub(ref + r"(\.[A-Za-z0-9]+)?", lambda _: name, text)
+
+
+def model_description(ref: str, data_dir: str | Path) -> dict[str, Any]:
+    """Layers and input shape of model ``ref``: from the store's cache, else from a worker.
+
+    The model is loaded by a ``callbacks.worker --describe`` process, never by the web process
+    (see :func:`callbacks.worker.describe_in_worker`); the answer is cached by model content.
+
+    Raises
+    ------
+    TopomapError
+        A bad reference or a model that cannot be loaded (the message says why).
+    RuntimeError
+        The worker crashed or timed out.
+    """
+    store = Store(data_dir)
+    return store.describe(ref, partial(describe_in_worker, data_dir=store.root))
 
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> MapResult | None:

@@ -17,7 +17,14 @@ from layouts.ids import ID
 from topomap_core.errors import TopomapError
 from topomap_core.store import Store
 
-from .common import app_data_dir, hide_stored_name, message, readable_error
+from .common import (
+    app_data_dir,
+    hide_stored_name,
+    hide_stored_ref,
+    message,
+    model_description,
+    readable_error,
+)
 from .models import UploadError, decode_upload
 
 
@@ -67,28 +74,38 @@ def check_data(
     if not model_ref or not data_ref:
         return "", True
     from topomap_core.data import check_fits, load_data
-    from topomap_core.models import input_shape, load_model
 
     store = Store(data_dir)
     try:
-        model = load_model(store.model_source(model_ref))
+        # The model's input shape, from the cache or a worker: no model is loaded here.
+        shape = tuple(model_description(model_ref, data_dir)["input_shape"])
     except Exception:
         return "", True  # the model's own message says what is wrong with it
     try:
-        shape = input_shape(model)
+        # Data files are not code: reading them here is safe (no pickle, zip checks).
         dataset = load_data(store.data_source(data_ref), input_shape=shape)
         check_fits(dataset, shape)
     except Exception as exc:
-        return readable_error(exc), False
+        name = store.display_name(data_ref)
+        return hide_stored_ref(readable_error(exc), data_ref, name), False
     parts = [f"{dataset.n_examples} examples"]
+    classes = None
     if dataset.y is not None:
-        parts.append(f"{len(set(dataset.y.tolist()))} classes")
+        classes = sorted(set(dataset.y.tolist()))
+        parts.append(f"{len(classes)} class{'es' if len(classes) != 1 else ''}")
     shown = "×".join("?" if s is None else str(s) for s in shape)
     text = f"{', '.join(parts)}; fits the model's input {shown}."
     if groups in ("label", "label+correctness") and dataset.y is None:
         return text + f" But it has no labels (y), so grouping {groups!r} cannot work.", False
     if groups == "column" and dataset.groups is None:
         return text + " But it has no 'groups' column, so grouping 'column' cannot work.", False
+    if groups == "label" and classes is not None and len(classes) < 2:
+        only = dataset.label_name(classes[0]) if classes else "none"
+        return (
+            text + f" But all examples have the same label ({only}), so grouping 'label' gives "
+            "a single group: add random groups or group another way.",
+            False,
+        )
     return text, True
 
 

@@ -20,7 +20,14 @@ from layouts.ids import ID
 from topomap_core.errors import TopomapError
 from topomap_core.store import Store
 
-from .common import app_data_dir, hide_stored_name, message, readable_error
+from .common import (
+    app_data_dir,
+    hide_stored_name,
+    hide_stored_ref,
+    message,
+    model_description,
+    readable_error,
+)
 from .state import DEFAULTS
 
 
@@ -74,15 +81,20 @@ class LayerChoice:
 
 
 def list_layers(ref: str | None, current: str | None, data_dir: str | Path) -> LayerChoice:
-    """Layer options of model ``ref``; a model that cannot be loaded gives a message."""
+    """Layer options of model ``ref``; a model that cannot be loaded gives a message.
+
+    The layers come from the store's cache or from a worker process that loads the model
+    (:func:`callbacks.common.model_description`): the web process never loads a model.
+    """
     if not ref:
         return LayerChoice(message="Choose a model.", ok=False)
     store = Store(data_dir)
     try:
-        layers = store.layers(ref)
+        layers = model_description(ref, data_dir)["layers"]
     except Exception as exc:  # a corrupt model must give a message, never a crash
-        name = store.display_name(ref) if isinstance(ref, str) else str(ref)
-        return LayerChoice(message=f"{name} could not be loaded: {readable_error(exc)}", ok=False)
+        name = store.display_name(ref) if isinstance(ref, str) else str(ref)[:80]
+        text = hide_stored_ref(readable_error(exc), ref, name)
+        return LayerChoice(message=f"{name} could not be loaded: {text}", ok=False)
     value = default_layer(layers, current)
     name = store.display_name(ref)
     text = f"{name}: {len(layers)} layers."
@@ -120,6 +132,15 @@ def upload_model(
     except Exception as exc:
         text = f"{name} could not be stored: {readable_error(exc)}"
         return ModelUpload(model_options(store.list_models()), current, text, ok=False)
+    try:
+        model_description(ref, data_dir)  # loaded by a worker, never here
+    except TopomapError as exc:
+        # Keras cannot load it (e.g. damaged weights): not kept, like a refused file.
+        store.remove_model(ref)
+        text = f"{name} refused: {hide_stored_ref(readable_error(exc), ref, name)}"
+        return ModelUpload(model_options(store.list_models()), current, text, ok=False)
+    except Exception:
+        pass  # a crash or time-out of the worker: kept, and the layer list says what happened
     choice = list_layers(ref, None, data_dir)
     if not choice.options:
         text = hide_stored_name(choice.message, content, name)

@@ -20,10 +20,14 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
+from . import config
 from .config import check_size, data_dir
 from .errors import DataError, ModelLoadError, TopomapError
 from .layouts import ProgressCallback
@@ -38,9 +42,62 @@ DEMO_DATA = ("demo:digits",)
 MODEL_SUFFIXES = (".keras", ".h5")
 DATA_SUFFIXES = (".npz", ".zip")
 
+#: ``describer(ref) -> {"layers": [...], "input_shape": [...]}`` for a model reference; the
+#: dashboard passes one that loads the model in a worker process (never in the web process).
+Describer = Callable[[str], dict]
+
+#: A description that failed with a TopomapError is remembered this long (seconds), so a bad
+#: model selected again does not start another worker at once, yet is retried later.
+DESCRIBE_ERROR_TTL = 300
+
+# One description per model at a time in this process (the layer list and the data check ask
+# together when a model is selected); a fixed pool of locks, picked by key. Other processes
+# may duplicate the work, harmlessly.
+_DESCRIBE_LOCKS = tuple(threading.Lock() for _ in range(32))
+
 
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def demo_model_file(ref: str) -> Path:
+    """Where demo model ``ref`` (``"demo:digits-mlp"``) is stored once trained.
+
+    The same path as :func:`topomap_core.demo.demo_model_path`, computed without importing
+    Keras and without training anything.
+    """
+    return config.data_dir() / "demo-models" / f"{ref.removeprefix('demo:')}.keras"
+
+
+def describe_model(source: str | Path) -> dict[str, Any]:
+    """Load a model in *this* process and describe it for the dashboard.
+
+    Parameters
+    ----------
+    source : str or Path
+        What :func:`topomap_core.models.load_model` accepts (a demo spec or a model file).
+
+    Returns
+    -------
+    dict
+        ``layers``: ``LayerInfo.to_dict()`` of every mappable layer; ``input_shape``: the
+        input shape without the batch axis as a list (``None`` for a free dimension).
+    """
+    from .models import input_shape, list_layers, load_model
+
+    model = load_model(source)
+    return {
+        "layers": [info.to_dict() for info in list_layers(model)],
+        "input_shape": [None if s is None else int(s) for s in input_shape(model)],
+    }
 
 
 def _suffix(filename: str, allowed: tuple[str, ...], what: str) -> str:
@@ -126,6 +183,13 @@ class Store:
         """Store an uploaded data file (.npz or image-folder .zip); return its id."""
         return self._add(content, filename, self.data_dir, DATA_SUFFIXES, "data")
 
+    def remove_model(self, ref: str) -> None:
+        """Delete a stored model (file and metadata); demo names and unknown ids are ignored."""
+        if not isinstance(ref, str) or not HASH_RE.match(ref):
+            return
+        for path in self.models_dir.glob(f"{ref}.*"):
+            path.unlink(missing_ok=True)
+
     @staticmethod
     def _find(folder: Path, digest: str) -> Path:
         for path in folder.glob(f"{digest}.*"):
@@ -185,11 +249,13 @@ class Store:
         if HASH_RE.match(ref):
             return ref  # uploaded files are already named by their content
         if kind == "model":
-            from .demo import demo_model_path
-            from .models import model_hash
-
             # A demo model is identified by the stored file, so retraining invalidates results.
-            return "demo:" + model_hash(demo_model_path(ref.removeprefix("demo:")))
+            path = demo_model_file(ref)
+            if ref not in DEMO_MODELS or not path.is_file():
+                from .demo import demo_model_path  # trains it (or names the valid demos)
+
+                path = demo_model_path(ref.removeprefix("demo:"))
+            return "demo:" + _file_digest(path)
         from .data import dataset_hash
 
         return dataset_hash(ref)
@@ -215,20 +281,78 @@ class Store:
         params = asdict(request)
         return _digest({"kind": "view", "nap": self.nap_key(request), **params, "v": CACHE_VERSION})
 
-    # -- layers -----------------------------------------------------------------------
-    def layers(self, ref: str) -> list[dict]:
-        """The model's layers (``LayerInfo.to_dict()``), cached by model content."""
-        key = _digest(
-            {"kind": "layers", "v": CACHE_VERSION, "model": self._content_id(ref, "model")}
-        )
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
-        from .models import list_layers, load_model
+    # -- model descriptions -------------------------------------------------------------
+    def describe(self, ref: str, describer: Describer | None = None) -> dict[str, Any]:
+        """The model's layers and input shape, cached by model content.
 
-        layers = [info.to_dict() for info in list_layers(load_model(self.model_source(ref)))]
-        self.cache.set(key, layers)
-        return layers
+        Parameters
+        ----------
+        ref : str
+            A model reference (demo name or stored hash).
+        describer : callable, optional
+            ``describer(ref) -> {"layers", "input_shape"}``, called when the description is
+            not cached. Default: load the model in this process (:func:`describe_model`).
+            The dashboard passes one that loads it in a worker process.
+
+        Returns
+        -------
+        dict
+            ``{"layers": [LayerInfo.to_dict(), ...], "input_shape": [int or None, ...]}``.
+
+        Raises
+        ------
+        ModelLoadError
+            A reference that is not a demo nor a stored model (checked before any loading),
+            or the describer's TopomapError; such a failure is remembered for
+            :data:`DESCRIBE_ERROR_TTL` seconds and raised again without a new attempt.
+        """
+        self.model_source(ref)  # a bad or unknown reference never reaches the describer
+        if describer is None:
+
+            def describer(r: str) -> dict[str, Any]:
+                return describe_model(self.model_source(r))
+
+        fresh = None
+        if ref in DEMO_MODELS and not demo_model_file(ref).is_file():
+            # Not trained yet: let the describer train it (in the worker, for the dashboard)
+            # before the file's content names the cache entry.
+            fresh = self._describe_now(None, ref, describer)
+        key = _digest(
+            {"kind": "describe", "v": CACHE_VERSION, "model": self._content_id(ref, "model")}
+        )
+        if fresh is not None:
+            self.cache.set(key, fresh)
+            return fresh
+        with _DESCRIBE_LOCKS[int(key[:8], 16) % len(_DESCRIBE_LOCKS)]:
+            return self._describe_now(key, ref, describer)
+
+    def _describe_now(self, key: str | None, ref: str, describer: Describer) -> dict[str, Any]:
+        hit = self.cache.get(key) if key is not None else None
+        if hit is not None:
+            if "error" in hit:
+                raise ModelLoadError(hit["error"])
+            return hit
+        try:
+            raw = describer(ref)
+        except TopomapError as exc:
+            if key is not None:
+                self.cache.set(key, {"error": str(exc)}, expire=DESCRIBE_ERROR_TTL)
+            raise
+        description = {
+            "layers": list(raw["layers"]),
+            "input_shape": [None if s is None else int(s) for s in raw["input_shape"]],
+        }
+        if key is not None:
+            self.cache.set(key, description)
+        return description
+
+    def layers(self, ref: str, describer: Describer | None = None) -> list[dict]:
+        """The model's layers (``LayerInfo.to_dict()``), cached by model content."""
+        return self.describe(ref, describer)["layers"]
+
+    def input_shape(self, ref: str, describer: Describer | None = None) -> tuple:
+        """The model's input shape without the batch axis, cached by model content."""
+        return tuple(self.describe(ref, describer)["input_shape"])
 
     # -- results ----------------------------------------------------------------------
     def cached_view(self, request: MapRequest) -> MapResult | None:
