@@ -1,6 +1,7 @@
 # topomaps: two commands on a fresh machine.
 #   make run   - set up .venv and start the dashboard on http://$(HOST):$(PORT)
-#   make test  - set up .venv with the test tools, lint, run the whole suite
+#   make test  - set up .venv with the test tools, lint, run the whole suite (installs Chromium
+#                and redis-server with apt-get when missing)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8050
 export HOST PORT
 
-.PHONY: run test lint format bench clean browser-deps
+.PHONY: run test lint format bench clean browser-deps services-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +30,7 @@ lint: $(VENV)/.requirements-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint browser-deps
+test: lint browser-deps services-deps
 	$(BIN)/python -m pytest
 
 # Browser tests drive Debian's chromium + chromium-driver; installed only when missing
@@ -40,6 +41,16 @@ browser-deps:
 		echo "Installing chromium and chromium-driver (browser tests)"; \
 		$$SUDO apt-get update -qq && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+# Deployment tests (tests/deploy/) start a real redis-server next to the Celery worker;
+# installed only when missing (sudo only when not root).
+services-deps:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		echo "Installing redis-server (deployment tests)"; \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	fi
 
 format: $(VENV)/.requirements-test

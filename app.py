@@ -1,14 +1,17 @@
 """topomaps dashboard entry point: only wiring.
 
-Creates the Dash app and exposes ``server`` for WSGI servers (``gunicorn app:server``). Run
-directly for the development server: ``python app.py`` (HOST and PORT environment variables,
-default 127.0.0.1:8050). Everything lives in ``layouts/`` (components and figures) and
-``callbacks/`` (one module per feature, each with ``register(app)``).
+Creates the Dash app and exposes ``server`` for WSGI servers (``gunicorn app:server``) and,
+when ``REDIS_URL`` is set, ``celery_app`` for the Celery worker (``celery -A app.celery_app
+worker``). Run directly for the development server: ``python app.py`` (HOST and PORT
+environment variables, default 127.0.0.1:8050). Everything lives in ``layouts/`` (components
+and figures) and ``callbacks/`` (one module per feature, each with ``register(app)``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from functools import partial
 from pathlib import Path
 
@@ -19,34 +22,101 @@ quiet_tensorflow()
 import diskcache  # noqa: E402 - TensorFlow settings must come first
 from dash import Dash, DiskcacheManager  # noqa: E402
 
+import security  # noqa: E402
 from callbacks import data, export, models, run, url, views  # noqa: E402
+from callbacks.celery_app import JobManager  # noqa: E402
+from callbacks.celery_app import celery_app as _celery_app  # noqa: E402
 from callbacks.common import DATA_DIR_KEY  # noqa: E402
 from layouts import page  # noqa: E402
 from topomap_core.config import data_dir as default_data_dir  # noqa: E402
+
+LOG = logging.getLogger(__name__)
+
+#: Where the signing secret is kept when ``DASH_SECRET_KEY`` is not set.
+SECRET_FILE = "secret_key"
+
+
+def background_manager(root: Path):
+    """Celery (:class:`callbacks.celery_app.JobManager`) when ``REDIS_URL`` is set, else
+    the embedded :class:`dash.DiskcacheManager` with its queue in ``<root>/dash-jobs``."""
+    if _celery_app is not None:
+        return JobManager(_celery_app)
+    return DiskcacheManager(diskcache.Cache(str(root / "dash-jobs")))
+
+
+def secret_key(root: Path) -> str:
+    """``DASH_SECRET_KEY``; without it, a random key kept in ``<root>/secret_key``.
+
+    Dash signs the handles of background jobs with it, so every web process must use the same
+    key. The generated one is shared by the processes that share the data directory (all
+    gunicorn workers of a host, or containers on one volume) and survives restarts; web
+    servers on several hosts must set ``DASH_SECRET_KEY``.
+    """
+    key = os.environ.get("DASH_SECRET_KEY", "").strip()
+    if key:
+        return key
+    path = root / SECRET_FILE
+    try:
+        if not path.exists():
+            tmp = root / f".{SECRET_FILE}.{os.getpid()}.part"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)  # atomic: the first process to start wins, the rest read it
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        key = path.read_text().strip()
+    except OSError as exc:
+        LOG.warning(
+            "DASH_SECRET_KEY is not set and %s cannot be used (%s): using a random key for "
+            "this process only; with several web workers, set DASH_SECRET_KEY",
+            path,
+            exc,
+        )
+        return secrets.token_hex(32)
+    LOG.warning(
+        "DASH_SECRET_KEY is not set: using the generated key in %s (shared only by processes "
+        "using this data directory); multi-host deployments must set DASH_SECRET_KEY",
+        path,
+    )
+    return key
 
 
 def create_app(data_dir: str | Path | None = None) -> Dash:
     """Build the dashboard for the store under ``data_dir`` (default ``TOPOMAPS_DATA_DIR``).
 
-    Background jobs are run by a :class:`dash.DiskcacheManager` whose queue lives in
-    ``<data_dir>/dash-jobs``.
+    Background jobs run on Celery when ``REDIS_URL`` is set, else in processes forked by a
+    :class:`dash.DiskcacheManager` (see :func:`background_manager`).
     """
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     root.mkdir(parents=True, exist_ok=True)
     app = Dash(
         __name__,
         title="topomaps",
-        background_callback_manager=DiskcacheManager(diskcache.Cache(str(root / "dash-jobs"))),
+        background_callback_manager=background_manager(root),
+        health_endpoint="health",  # GET /health: "OK" (the container's health check)
     )
+    app.server.secret_key = secret_key(root)
     app.server.config[DATA_DIR_KEY] = str(root)
+    security.install(app.server)
     app.layout = partial(page.build, root)
     for feature in (models, data, run, views, url, export):
         feature.register(app)
+    # Dash completes its setup on the first request, and under gunicorn's threads a second
+    # request in that gap finds no scripts registered: the first page after a (re)start fails
+    # to load (plotly/dash#3971). Complete it now, before this process serves anything.
+    with app.server.test_request_context("/"):
+        app._setup_server()
     return app
 
 
 app = create_app()
 server = app.server
+#: The Celery app for ``celery -A app.celery_app worker`` (None without ``REDIS_URL``).
+celery_app = _celery_app
 
 if __name__ == "__main__":
     app.run(

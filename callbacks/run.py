@@ -2,14 +2,19 @@
 
 The job body :func:`run_job` and the cache check :func:`cached_result` are plain functions;
 :func:`register` wraps them. The background callback runs in a process Dash forks from the
-server; the heavy computation itself runs in a fresh worker process (see
-:mod:`callbacks.worker` for why), whose progress lines are relayed to the progress bar.
+server (or, with ``REDIS_URL``, in a Celery worker's pool process); the heavy computation
+itself runs in a fresh worker process (see :mod:`callbacks.worker` for why), whose progress
+lines are relayed to the progress bar. That process dies with the job's process (Linux
+``PR_SET_PDEATHSIG``), so a cancelled or killed job never leaves it computing.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,9 +33,10 @@ from topomap_core.pipeline import MapRequest
 from topomap_core.store import Store
 
 from . import worker
-from .common import CONTROL_IDS, app_data_dir, controls_dict, readable_error
+from .common import CONTROL_IDS, app_data_dir, controls_dict, one_line, readable_error
 from .state import build_request
 
+LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 JOBS_LOG = "jobs.log"
 NOT_COMPUTED = "Not computed yet — press Run."
@@ -85,6 +91,25 @@ def log_job(data_dir: str | Path, key: str, method: str) -> None:
         fh.write(f"{stamp} {key} {method}\n")
 
 
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when its parent dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after the fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return hook
+
+
 def compute_in_worker(
     request: MapRequest, data_dir: Path, progress: Callable[[str, int, int], None]
 ) -> None:
@@ -109,6 +134,7 @@ def compute_in_worker(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=_die_with_parent_hook(),
     )
     outcome: dict[str, Any] | None = None
     try:
@@ -172,6 +198,7 @@ def run_job(
             report((1, 1, "done (cached)"))
             return result_data(request, key), "Loaded the stored result."
         log_job(data_dir, key, request.method)
+        LOG.info("computing view %s (%s) in pid %d", key[:12], request.method, os.getpid())
         report((0, 1, "loading model and data…"))
         compute(request, data_dir, ProgressRelay(report))
         result = store.cached_view(request)
@@ -186,6 +213,16 @@ def run_job(
     n_groups, n_neurons = result.values.shape
     status = f"Done in {seconds:.1f} s: {n_groups} groups, {n_neurons} neurons."
     return result_data(request, key), status
+
+
+def job_failed(exc: Exception) -> tuple[Any, str]:
+    """``on_error`` of the Run job: the outputs for a job that failed outside :func:`run_job`.
+
+    That is a job whose process died (:class:`callbacks.celery_app.JobManager` reports it);
+    Dash wraps the message in "An error occurred inside a background callback: ...".
+    """
+    text = one_line(exc).removeprefix("An error occurred inside a background callback:").strip()
+    return no_update, f"Run failed: {text or type(exc).__name__}"
 
 
 def cached_result(
@@ -240,6 +277,7 @@ def register(app: Dash) -> None:
         ],
         progress_default=[0, 1, ""],
         interval=500,
+        on_error=job_failed,
         prevent_initial_call=True,
     )
     def on_run(set_progress: SetProgress, n_clicks: int | None, *values: Any):
