@@ -174,10 +174,12 @@ def register(app: Dash) -> None:
         Output(ID.LAYER_SELECT, "options"),
         Output(ID.LAYER_SELECT, "value", allow_duplicate=True),
         Output(ID.MODEL_MESSAGE, "children"),
+        Output(ID.LINK_LAYER, "data", allow_duplicate=True),
         Input(ID.MODEL_SELECT, "value"),
         State(ID.LAYER_SELECT, "value"),
+        State(ID.LINK_LAYER, "data"),
         prevent_initial_call=True,
     )
-    def on_model_selected(ref: str | None, current: str | None):
-        choice = list_layers(ref, current, data_dir)
-        return choice.options, choice.value, message(choice.message, choice.ok)
+    def on_model_selected(ref: str | None, current: str | None, linked: str | None):
+        choice = list_layers(ref, linked or current, data_dir)
+        return choice.options, choice.value, message(choice.message, choice.ok), None

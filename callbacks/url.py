@@ -49,13 +49,21 @@ def register(app: Dash) -> None:
         *[Output(cid, "value") for cid in CONTROL_IDS],
         Output(ID.SELECTED_GROUP, "data"),
         Output(ID.URL_WARNINGS, "data"),
+        Output(ID.LINK_LAYER, "data"),
         Input(ID.URL, "href"),
     )
     def on_link(href: str | None):
         if not href:
             raise PreventUpdate
         values, warnings = apply_link(href, data_dir)
-        return (*[values[key] for key in CONTROL_ORDER], values["group"], warnings)
+        # The layer dropdown drops a value its options lack (an uploaded model's layers are
+        # listed only once the model is selected), so the linked layer is also kept aside.
+        return (
+            *[values[key] for key in CONTROL_ORDER],
+            values["group"],
+            warnings,
+            values["layer"],
+        )
 
     @app.callback(
         Output(ID.URL, "search"),

@@ -38,6 +38,7 @@ class ID(StrEnum):
     SELECTED_GROUP = "selected-group"
     MARKED_NEURON = "marked-neuron"
     URL_WARNINGS = "url-warnings"
+    LINK_LAYER = "link-layer"
 
     # Views
     MAPS_GRAPH = "maps-graph"

@@ -42,6 +42,8 @@ def build(data_dir: str | Path | None = None) -> html.Div:
             dcc.Store(id=ID.SELECTED_GROUP, data=None),
             dcc.Store(id=ID.MARKED_NEURON, data=None),
             dcc.Store(id=ID.URL_WARNINGS, data=[]),
+            # The layer a link asks for, until its model's layer list has loaded.
+            dcc.Store(id=ID.LINK_LAYER, data=None),
             header,
             html.Div(
                 [

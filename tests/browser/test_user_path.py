@@ -81,7 +81,7 @@ def test_upload_run_then_share_link_restores_from_cache(app_server, browser, new
 
     upload_file(browser, ID.MODEL_UPLOAD, model_path)
     wait_text(browser, f"#{ID.MODEL_MESSAGE}", "tiny.keras: 4 layers", 120)
-    _choose(browser, ID.LAYER_SELECT, "second")
+    _choose(browser, ID.LAYER_SELECT, "hidden")  # not the default layer ("second")
     _choose(browser, ID.METHOD_SELECT, "PCA_PSO")
 
     jobs_before = _jobs(app_server.data_dir)
@@ -91,18 +91,18 @@ def test_upload_run_then_share_link_restores_from_cache(app_server, browser, new
 
     _wait_for_maps(browser, 10)  # the ten digit classes
     scatter = [t for t in _plot_data(browser, ID.SCATTER_GRAPH) if t["n"]]
-    assert scatter and scatter[0]["n"] == 16  # one point per neuron of layer "second"
+    assert scatter and scatter[0]["n"] == 24  # one point per neuron of layer "hidden"
 
     link = browser.current_url
     assert re.search(r"model=[0-9a-f]{64}", link), link
-    assert "layer=second" in link and "method=PCA_PSO" in link
+    assert "layer=hidden" in link and "method=PCA_PSO" in link
 
     # A teammate opens the link in a fresh browser: same view, straight from the cache.
     other = new_browser()
     other.get(link)
     _wait_for_maps(other, 10, timeout=120)
     wait_text(other, f"#{ID.STATUS}", "stored result", 30)
-    assert "second" in other.find_element(By.ID, ID.LAYER_SELECT).text
+    assert "hidden" in other.find_element(By.ID, ID.LAYER_SELECT).text
     assert "PCA_PSO" in other.find_element(By.ID, ID.METHOD_SELECT).text
     assert _jobs(app_server.data_dir) == jobs_before + 1, "opening a shared link ran a job"
 
