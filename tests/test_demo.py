@@ -71,6 +71,20 @@ def test_training_is_deterministic(tmp_data_dir, digits_mlp):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_a_second_training_never_replaces_the_stored_file(tmp_data_dir, monkeypatch):
+    # Two processes that both found no file both train; the saved files differ (Keras stores
+    # the time of saving), and the file's digest is in every cache key of the demo model, so
+    # the first file must stay. The untrained architecture stands in for training here.
+    monkeypatch.setattr(demo, "train_demo_model", demo._build)
+    path = tmp_data_dir / "demo-models" / "digits-mlp.keras"
+    demo._train_and_store("digits-mlp", path)
+    first = path.read_bytes()
+    time.sleep(1.1)  # the saved timestamp has one-second resolution
+    demo._train_and_store("digits-mlp", path)
+    assert path.read_bytes() == first
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+
+
 def test_damaged_stored_file_is_retrained(tmp_data_dir, monkeypatch):
     # Training is replaced by the untrained architecture: only the recovery is tested here.
     monkeypatch.setattr(demo, "train_demo_model", demo._build)

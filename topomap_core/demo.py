@@ -105,16 +105,25 @@ def _stored_path(name: str) -> Path:
     return config.data_dir() / "demo-models" / f"{name}.keras"
 
 
-def _train_and_store(name: str, path: Path) -> None:
+def _train_and_store(name: str, path: Path, replace: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     model = train_demo_model(name)
-    # Write next to the target, then rename atomically: a concurrent reader sees either no
-    # file or the complete one, never half of it.
+    # Write next to the target, then link it into place: a concurrent reader sees either no
+    # file or the complete one, never half of it. The first file wins and is never replaced:
+    # two trainings differ in their saved metadata, and the file's digest is part of every
+    # cache key of the demo model, so processes that raced must all end up with one file.
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".keras", dir=path.parent)
     os.close(fd)
     try:
         model.save(tmp)
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o644)
+        if replace:  # the stored file is damaged
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process finished first: keep its file
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -173,5 +182,5 @@ def load_demo_model(name: str) -> keras.Model:
     except ModelLoadError:
         # A stored file damaged outside our control (disk full, manual edit): retrain once.
         with _lock:
-            _train_and_store(name, path)
+            _train_and_store(name, path, replace=True)
         return load_model(path)

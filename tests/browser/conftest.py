@@ -19,6 +19,7 @@ Nothing is skipped: without Chromium the tests fail and say to run ``make browse
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -147,15 +148,39 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def seed_demo_models(data_dir: Path) -> None:
-    """Copy the parent's trained demo models into ``data_dir`` so they are not trained again.
+_SEEDS: dict[str, Path] = {}
 
-    The parent's data dir is ``TOPOMAPS_DATA_DIR`` when set, else the repository's default
-    (``./cache``), which is where the app itself would have trained them.
+
+def _trained_demo_models() -> Path:
+    """A folder with the trained demo MLP, trained once per test session when needed.
+
+    The parent's data dir (``TOPOMAPS_DATA_DIR`` when set, else the repository's default
+    ``./cache``, where the app itself would have trained them) is used when it has the MLP;
+    on a fresh checkout it does not, and every server would train its own (slowly, and more
+    than one process at once for the same data dir).
     """
     parent = Path(os.environ.get("TOPOMAPS_DATA_DIR") or config.DEFAULT_DATA_DIR)
-    source, target = parent / "demo-models", data_dir / "demo-models"
-    if source.is_dir() and not target.exists() and source.resolve() != target.resolve():
+    if (parent / "demo-models" / "digits-mlp.keras").is_file():
+        return parent / "demo-models"
+    if "trained" not in _SEEDS:
+        root = Path(tempfile.mkdtemp(prefix="topomaps-demo-seed-"))
+        atexit.register(shutil.rmtree, root, True)
+        subprocess.run(
+            [sys.executable, "-c", "from topomap_core.demo import demo_model_path as p; "
+             "p('digits-mlp')"],
+            cwd=REPO_ROOT,
+            env={**os.environ, "TOPOMAPS_DATA_DIR": str(root), "PYTHONPATH": str(REPO_ROOT)},
+            check=True,
+            timeout=600,
+        )  # fmt: skip
+        _SEEDS["trained"] = root / "demo-models"
+    return _SEEDS["trained"]
+
+
+def seed_demo_models(data_dir: Path) -> None:
+    """Copy trained demo models into ``data_dir`` so that its servers do not train them."""
+    source, target = _trained_demo_models(), data_dir / "demo-models"
+    if not target.exists() and source.resolve() != target.resolve():
         shutil.copytree(source, target)
 
 
