@@ -11,6 +11,10 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "cache"
 #: Largest model or data file accepted, in megabytes (``MAX_UPLOAD_MB``).
 DEFAULT_MAX_UPLOAD_MB = 200
 
+#: Most checkpoints accepted in one training series (``MAX_CHECKPOINTS``); each costs a NAP
+#: computation and a map per group.
+DEFAULT_MAX_CHECKPOINTS = 1000
+
 
 def data_dir() -> Path:
     """Return the data directory (``TOPOMAPS_DATA_DIR``, default ``./cache``), created if needed."""
@@ -27,6 +31,18 @@ def max_upload_bytes() -> int:
     except ValueError as exc:
         raise ValueError(f"MAX_UPLOAD_MB must be a number, got {raw!r}") from exc
     return int(mb * 1024 * 1024)
+
+
+def max_checkpoints() -> int:
+    """Return the cap on checkpoints per training series (``MAX_CHECKPOINTS``, default 1000)."""
+    raw = os.environ.get("MAX_CHECKPOINTS", str(DEFAULT_MAX_CHECKPOINTS))
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"MAX_CHECKPOINTS must be an integer, got {raw!r}") from exc
+    if value < 1:
+        raise ValueError(f"MAX_CHECKPOINTS must be at least 1, got {value}")
+    return value
 
 
 def quiet_tensorflow() -> None:

@@ -28,5 +28,9 @@ class LayerNotFoundError(TopomapError):
     """The requested layer does not exist in the model."""
 
 
+class CheckpointError(TopomapError):
+    """A checkpoint series cannot be used (bad archive, names or kinds; weights that misfit)."""
+
+
 class Cancelled(Exception):  # noqa: N818 - reads better at call sites than CancelledError
     """Raised when a progress callback asked a long computation to stop."""

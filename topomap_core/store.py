@@ -29,10 +29,11 @@ from typing import Any
 
 from . import config
 from .config import check_size, data_dir
-from .errors import DataError, ModelLoadError, TopomapError
+from .errors import CheckpointError, DataError, ModelLoadError, TopomapError
 from .layouts import ProgressCallback
 from .nap import NAP
 from .pipeline import MapRequest, MapResult, compute_view, nap_for_request
+from .training import DEMO_CHECKPOINTS, TRAINING_CACHE_VERSION
 
 #: Bump when a change makes cached results stale.
 CACHE_VERSION = "1"
@@ -41,6 +42,7 @@ DEMO_MODELS = ("demo:digits-mlp", "demo:digits-cnn")
 DEMO_DATA = ("demo:digits",)
 MODEL_SUFFIXES = (".keras", ".h5")
 DATA_SUFFIXES = (".npz", ".zip")
+CHECKPOINT_SUFFIXES = (".zip",)
 
 #: ``describer(ref) -> {"layers": [...], "input_shape": [...]}`` for a model reference; the
 #: dashboard passes one that loads the model in a worker process (never in the web process).
@@ -126,7 +128,8 @@ class Store:
         self.root = Path(root) if root is not None else data_dir()
         self.models_dir = self.root / "models"
         self.data_dir = self.root / "data"
-        for d in (self.models_dir, self.data_dir):
+        self.checkpoints_dir = self.root / "checkpoints"
+        for d in (self.models_dir, self.data_dir, self.checkpoints_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._cache = None
 
@@ -236,9 +239,9 @@ class Store:
 
     def display_name(self, ref: str) -> str:
         """A human name for a model or data reference."""
-        if ref in DEMO_MODELS or ref in DEMO_DATA:
+        if ref in DEMO_MODELS or ref in DEMO_DATA or ref == DEMO_CHECKPOINTS:
             return ref
-        for folder in (self.models_dir, self.data_dir):
+        for folder in (self.models_dir, self.data_dir, self.checkpoints_dir):
             meta = folder / f"{ref}.json"
             if HASH_RE.match(ref or "") and meta.exists():
                 return json.loads(meta.read_text())["name"]
@@ -391,4 +394,143 @@ class Store:
         result = compute_view(request, nap, progress, timings)
         timings["total"] = time.perf_counter() - t0
         self.cache.set(key, result)
+        return result
+
+    # -- training series and comparisons (topomap_core.training) -----------------------
+    def add_checkpoints(self, content: bytes, filename: str) -> str:
+        """Store an uploaded checkpoint ``.zip`` after checking it; return its id (hash).
+
+        The archive is validated before it is stored (zip safety, member kinds, names and
+        numbers, and the configuration of every ``.keras`` member); a refused archive is
+        not kept.
+
+        Raises
+        ------
+        CheckpointError, ModelRefusedError, ModelLoadError
+            As :func:`topomap_core.training.open_series` raises them.
+        """
+        from .training import CheckpointSeries
+
+        check_size(len(content), Path(filename or "").name, "checkpoint", CheckpointError)
+        try:
+            _suffix(filename, CHECKPOINT_SUFFIXES, "checkpoint")
+        except TopomapError as exc:
+            raise CheckpointError(str(exc)) from None
+        fd, tmp = tempfile.mkstemp(prefix="topomaps-upload-", suffix=".zip")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            # A weights series is checked without its base model here (none is known yet);
+            # its weights are checked against the base model when they are loaded.
+            with CheckpointSeries(Path(tmp), base_model=None, allow_missing_base=True) as series:
+                info = {"n_checkpoints": len(series), "kind": series.kind}
+                steps = [c.step for c in series.checkpoints]
+                info.update(first_step=steps[0], last_step=steps[-1])
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        digest = self._add(
+            content, filename, self.checkpoints_dir, CHECKPOINT_SUFFIXES, "checkpoint"
+        )
+        meta = self.checkpoints_dir / f"{digest}.json"
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), **info}))
+        return digest
+
+    def list_checkpoints(self) -> list[dict]:
+        """Stored checkpoint series, newest first: ``id``, ``name``, ``size``, ``added``,
+        ``n_checkpoints``, ``kind`` (``"keras"`` or ``"weights"``), ``first_step``,
+        ``last_step``."""
+        return self._list(self.checkpoints_dir)
+
+    def checkpoints_source(self, ref: str) -> str | Path:
+        """What :func:`topomap_core.training.open_series` opens for a series reference:
+        the demo name itself, or the stored ``.zip``."""
+        return self._source(
+            ref, (DEMO_CHECKPOINTS,), self.checkpoints_dir, CheckpointError, "checkpoint series"
+        )
+
+    def _series_id(self, ref: str) -> str | None:
+        """Content id of a series; None for the demo series not trained yet."""
+        if ref == DEMO_CHECKPOINTS:
+            path = self.root / "demo-training" / "digits-mlp" / "checkpoints.zip"
+            if not (path.is_file() and path.with_name("model.keras").is_file()):
+                return None
+            # Identified by the stored files, so retraining invalidates cached results.
+            return "demo:" + _file_digest(path) + ":" + _file_digest(path.with_name("model.keras"))
+        self.checkpoints_source(ref)  # names a bad or unknown reference
+        return ref
+
+    def training_key(self, request) -> str | None:
+        """Cache key of a whole training result; None if the demo series is not trained."""
+        series = self._series_id(request.checkpoints)
+        if series is None:
+            return None
+        base = None
+        if request.base_model is not None and request.checkpoints != DEMO_CHECKPOINTS:
+            base = self._content_id(request.base_model, "model")
+        params = asdict(request)
+        return _digest(
+            {
+                "kind": "training",
+                "v": TRAINING_CACHE_VERSION,
+                **params,
+                "checkpoints": series,
+                "base_model": base,
+                "data": self._content_id(request.data, "data"),
+            }
+        )
+
+    def cached_training(self, request):
+        """The cached training result for ``request``, or None; never computes anything."""
+        key = self.training_key(request)
+        return None if key is None else self.cache.get(key)
+
+    def training(self, request, progress: ProgressCallback | None = None):
+        """The training maps of ``request``, from the cache or computed (and then cached).
+
+        Each state's NAP is cached on its own (keyed by the checkpoint's content), so a
+        series with one more state recomputes only that state's NAP.
+        """
+        from .training import demo_checkpoints, run_training
+
+        if request.checkpoints == DEMO_CHECKPOINTS:
+            demo_checkpoints(self.root, progress=progress)  # train first: it names the key
+        key = self.training_key(request)
+        result = self.cache.get(key)
+        if result is None:
+            result = run_training(request, progress, store=self)
+            self.cache.set(key, result)
+        return result
+
+    def compare_key(self, request) -> str:
+        """Cache key of a comparison: both models', the data's contents and the parameters."""
+        return _digest(
+            {
+                "kind": "compare",
+                "v": TRAINING_CACHE_VERSION,
+                **asdict(request),
+                "model_a": self._content_id(request.model_a, "model"),
+                "model_b": self._content_id(request.model_b, "model"),
+                "data": self._content_id(request.data, "data"),
+            }
+        )
+
+    def cached_compare(self, request):
+        """The cached comparison for ``request``, or None; never computes anything."""
+        for ref in (request.model_a, request.model_b):
+            if ref in DEMO_MODELS and not demo_model_file(ref).is_file():
+                return None
+        return self.cache.get(self.compare_key(request))
+
+    def compare(self, request, progress: ProgressCallback | None = None):
+        """The comparison of ``request``, from the cache or computed (and then cached).
+
+        The two models' NAPs are the store's NAPs, shared with their single-model views.
+        """
+        from .training import run_compare
+
+        key = self.compare_key(request)
+        result = self.cache.get(key)
+        if result is None:
+            result = run_compare(request, progress, store=self)
+            self.cache.set(key, result)
         return result
