@@ -23,7 +23,19 @@ import diskcache  # noqa: E402 - TensorFlow settings must come first
 from dash import Dash, DiskcacheManager  # noqa: E402
 
 import security  # noqa: E402
-from callbacks import data, export, models, run, url, views  # noqa: E402
+from callbacks import (  # noqa: E402
+    compare,
+    data,
+    export,
+    models,
+    run,
+    tabs,
+    training,
+    training_export,
+    training_views,
+    url,
+    views,
+)
 from callbacks.celery_app import JobManager  # noqa: E402
 from callbacks.celery_app import celery_app as _celery_app  # noqa: E402
 from callbacks.common import DATA_DIR_KEY  # noqa: E402
@@ -103,7 +115,19 @@ def create_app(data_dir: str | Path | None = None) -> Dash:
     app.server.config[DATA_DIR_KEY] = str(root)
     security.install(app.server)
     app.layout = partial(page.build, root)
-    for feature in (models, data, run, views, url, export):
+    for feature in (
+        models,
+        data,
+        run,
+        views,
+        url,
+        export,
+        tabs,
+        training,
+        training_views,
+        training_export,
+        compare,
+    ):
         feature.register(app)
     # Dash completes its setup on the first request, and under gunicorn's threads a second
     # request in that gap finds no scripts registered: the first page after a (re)start fails

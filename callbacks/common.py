@@ -47,6 +47,44 @@ CONTROL_IDS: tuple[str, ...] = (
 )
 
 
+#: The tab values (:data:`callbacks.state.TAB_KEYS`), in the order the callbacks receive them.
+TAB_ORDER: tuple[str, ...] = (
+    "tab",
+    "checkpoints",
+    "base_model",
+    "train_layer",
+    "state",
+    "compare",
+    "model_a",
+    "layer_a",
+    "model_b",
+    "layer_b",
+    "state_a",
+    "state_b",
+)
+
+#: The components holding the tab values (their ``value``), in :data:`TAB_ORDER`.
+TAB_IDS: tuple[str, ...] = (
+    ID.TABS,
+    ID.TRAIN_CHECKPOINTS,
+    ID.TRAIN_BASE_MODEL,
+    ID.TRAIN_LAYER,
+    ID.TRAIN_SLIDER,
+    ID.COMPARE_MODE,
+    ID.COMPARE_MODEL_A,
+    ID.COMPARE_LAYER_A,
+    ID.COMPARE_MODEL_B,
+    ID.COMPARE_LAYER_B,
+    ID.COMPARE_STATE_A,
+    ID.COMPARE_STATE_B,
+)
+
+#: The sidebar controls every tab shares (data, groups, layout), as :data:`CONTROL_ORDER`
+#: names and component ids.
+SHARED_ORDER: tuple[str, ...] = CONTROL_ORDER[1:2] + CONTROL_ORDER[3:]
+SHARED_IDS: tuple[str, ...] = CONTROL_IDS[1:2] + CONTROL_IDS[3:]
+
+
 def app_data_dir(app: Dash) -> Path:
     """The data directory this app stores models, data, results and jobs in."""
     configured = app.server.config.get(DATA_DIR_KEY)
@@ -102,6 +140,62 @@ def model_description(ref: str, data_dir: str | Path) -> dict[str, Any]:
     """
     store = Store(data_dir)
     return store.describe(ref, partial(describe_in_worker, data_dir=store.root))
+
+
+def tab_dict(*values: Any) -> dict[str, Any]:
+    """Name the tab values received in :data:`TAB_ORDER`."""
+    return dict(zip(TAB_ORDER, values, strict=True))
+
+
+def shared_dict(*values: Any) -> dict[str, Any]:
+    """Name the shared control values received in :data:`SHARED_ORDER`."""
+    return dict(zip(SHARED_ORDER, values, strict=True))
+
+
+#: Bump when the cached description of a checkpoint series changes form.
+_SERIES_DESCRIPTION_VERSION = "1"
+
+
+def series_description(
+    checkpoints: str, base_model: str | None, data_dir: str | Path, kind: str | None = None
+) -> dict[str, Any]:
+    """Layers and input shape of a checkpoint series, from a worker (never this process).
+
+    A ``.weights.h5`` series (``kind == "weights"``) has its base model's layers; the demo
+    series is ``digits-mlp`` trained for an epoch, so it has the demo model's layers; a
+    series of ``.keras`` files is described by a ``--describe-series`` worker that loads its
+    last state, and the answer is cached under the series' content id.
+
+    Raises
+    ------
+    TopomapError
+        A bad reference, a weights series without a base model, or a series that cannot
+        be loaded.
+    RuntimeError
+        The worker crashed or timed out.
+    """
+    from topomap_core.training import DEMO_CHECKPOINTS
+
+    if checkpoints == DEMO_CHECKPOINTS:
+        return model_description("demo:digits-mlp", data_dir)
+    if kind == "weights":
+        if not base_model:
+            raise TopomapError(
+                "These checkpoints are .weights.h5 files: choose the base model they belong to"
+            )
+        return model_description(base_model, data_dir)
+    store = Store(data_dir)
+    store.checkpoints_source(checkpoints)  # a bad or unknown reference never reaches a worker
+    key = (
+        "describe-series-"
+        + hashlib.sha256(f"{_SERIES_DESCRIPTION_VERSION}:{checkpoints}".encode()).hexdigest()
+    )
+    hit = store.cache.get(key)
+    if hit is not None:
+        return hit
+    description = describe_in_worker(checkpoints, store.root, series=True)
+    store.cache.set(key, description)
+    return description
 
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> MapResult | None:

@@ -49,9 +49,17 @@ Compute = Callable[[MapRequest, Path, Callable[[str, int, int], None]], None]
 
 
 def progress_text(stage: str, done: int, total: int) -> str:
-    """``"activations: batch 3/12"``, ``"PSO: step 400/1000"``, ``"UMAP: 1/1"``."""
+    """``"activations: batch 3/12"``, ``"PSO: step 400/1000"``, ``"UMAP: 1/1"``.
+
+    The Training tab's stages: ``"training the demo: batch 3/79"``, ``"NAPs: state 3/79"``,
+    ``"maps: state 3/79"``.
+    """
     if stage in ("activations", "predictions"):
         return f"{stage}: batch {done}/{total}"
+    if stage == "training demo":
+        return f"training the demo: batch {done}/{total}"
+    if stage in ("NAPs", "maps"):
+        return f"{stage}: state {done}/{total}"
     if stage.upper().endswith("PSO"):
         return f"{stage}: step {done}/{total}"
     return f"{stage}: {done}/{total}"
@@ -111,9 +119,15 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
 
 
 def compute_in_worker(
-    request: MapRequest, data_dir: Path, progress: Callable[[str, int, int], None]
+    request: Any,
+    data_dir: Path,
+    progress: Callable[[str, int, int], None],
+    mode: str | None = None,
 ) -> None:
     """Compute ``request`` into the store's cache in a fresh ``callbacks.worker`` process.
+
+    ``mode`` is the worker's mode for other requests than a :class:`MapRequest`:
+    ``"--training"`` (a TrainingRequest) or ``"--compare"`` (a CompareRequest).
 
     Raises
     ------
@@ -128,7 +142,7 @@ def compute_in_worker(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     job = json.dumps({"data_dir": str(data_dir), "request": asdict(request)})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "callbacks.worker"],
+        [sys.executable, "-m", "callbacks.worker", *([mode] if mode else [])],
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,

@@ -1,11 +1,17 @@
 """Everything that loads a model runs here, in a fresh Python process, never in the web server.
 
-Two jobs:
+The jobs:
 
 ``python -m callbacks.worker``
     Compute one view (activations, NAP, layout, maps) into the store's cache.
+``python -m callbacks.worker --training``
+    Compute the maps of every state of a checkpoint series (Training tab) into the cache.
+``python -m callbacks.worker --compare``
+    Compute the comparison of two models (Compare tab) into the cache.
 ``python -m callbacks.worker --describe``
     Load one model and list its layers and input shape (for the layer list and the data check).
+``python -m callbacks.worker --describe-series``
+    Load the last state of a checkpoint series and list its layers (the Training tab's list).
 
 Why a separate process: a model file is untrusted input, and even with the configuration
 inspected first and ``safe_mode`` on, deserialising it is the riskiest step; it happens here,
@@ -16,13 +22,16 @@ job starts this worker, a clean interpreter, and relays its progress. Cancelling
 the job's process tree, this worker included.
 
 Protocol: one JSON object on stdin: ``{"data_dir": str, "request": {MapRequest fields}}`` to
-compute, ``{"data_dir": str, "model": ref}`` to describe. On stdout, lines starting with
+compute (``--training``: TrainingRequest fields, ``--compare``: CompareRequest fields),
+``{"data_dir": str, "model": ref}`` to describe, ``{"data_dir": str, "checkpoints": ref,
+"base_model": ref or null}`` to describe a series. On stdout, lines starting with
 :data:`PREFIX` followed by JSON: ``{"progress": [stage, done, total]}`` while computing, then
 exactly one ``{"ok": true, "key": ...}`` (compute), ``{"ok": true, "layers": [...],
 "input_shape": [...]}`` (describe) or ``{"error": str, "cancelled": bool, "topomap": bool}``
 (``topomap``: a problem with the user's input). Other output (libraries printing) is ignored.
 
-:func:`describe_in_worker` is the web process's side of ``--describe``.
+:func:`describe_in_worker` is the web process's side of ``--describe`` (and of
+``--describe-series``).
 """
 
 from __future__ import annotations
@@ -64,14 +73,39 @@ def parse_line(line: str) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def compute(job: dict[str, Any], out: TextIO) -> int:
-    """Run the job described by ``job``, reporting on ``out``; return the exit status."""
+#: The computing modes: argument -> what it computes.
+MODES = ("--training", "--compare")
+
+
+def _compute_request(mode: str | None, job: dict[str, Any], progress) -> str:
+    """Compute ``job``'s request of ``mode`` into the store's cache; return its cache key."""
+    from topomap_core.pipeline import MapRequest
+    from topomap_core.store import Store
+    from topomap_core.training import CompareRequest, TrainingRequest
+
+    store = Store(job["data_dir"])
+    if mode == "--training":
+        request = TrainingRequest(**job["request"])
+        store.training(request, progress=progress)
+        return store.training_key(request) or ""
+    if mode == "--compare":
+        request = CompareRequest(**job["request"])
+        store.compare(request, progress=progress)
+        return store.compare_key(request)
+    request = MapRequest(**job["request"])
+    store.view(request, progress=progress)
+    return store.view_key(request)
+
+
+def compute(job: dict[str, Any], out: TextIO, mode: str | None = None) -> int:
+    """Run the job described by ``job``, reporting on ``out``; return the exit status.
+
+    ``mode``: None for a view, ``"--training"`` or ``"--compare"`` (:data:`MODES`).
+    """
     from topomap_core.config import quiet_tensorflow
 
     quiet_tensorflow()
     from topomap_core.errors import Cancelled, TopomapError
-    from topomap_core.pipeline import MapRequest
-    from topomap_core.store import Store
 
     last = {"stage": None, "time": 0.0}
 
@@ -83,10 +117,8 @@ def compute(job: dict[str, Any], out: TextIO) -> int:
         emit(out, {"progress": [str(stage), int(done), int(total)]})
 
     try:
-        request = MapRequest(**job["request"])
-        store = Store(job["data_dir"])
-        store.view(request, progress=progress)
-        emit(out, {"ok": True, "key": store.view_key(request)})
+        key = _compute_request(mode, job, progress)
+        emit(out, {"ok": True, "key": key})
         return 0
     except Cancelled:
         emit(out, {"error": "Cancelled.", "cancelled": True})
@@ -120,7 +152,10 @@ def describe(job: dict[str, Any], out: TextIO) -> int:
 
     try:
         store = Store(job["data_dir"])
-        description = describe_model(store.model_source(job["model"]))
+        if "checkpoints" in job:
+            description = describe_series(store, job["checkpoints"], job.get("base_model"))
+        else:
+            description = describe_model(store.model_source(job["model"]))
         emit(out, {"ok": True, **description})
         return 0
     except TopomapError as exc:
@@ -131,6 +166,23 @@ def describe(job: dict[str, Any], out: TextIO) -> int:
         _log_traceback()
         emit(out, {"error": f"{type(exc).__name__}: {_first_line(exc)}"})
     return 1
+
+
+def describe_series(store: Any, checkpoints: str, base_model: str | None) -> dict[str, Any]:
+    """Layers and input shape of a checkpoint series' last state (loaded in *this* process).
+
+    The states of a series share one architecture, so the last one describes them all; the
+    demo series is trained here on first use.
+    """
+    from topomap_core.models import input_shape, list_layers
+    from topomap_core.training import open_series
+
+    with open_series(checkpoints, base_model, store=store) as series:
+        model = series.load(len(series) - 1)
+        return {
+            "layers": [info.to_dict() for info in list_layers(model)],
+            "input_shape": [None if s is None else int(s) for s in input_shape(model)],
+        }
 
 
 def _log_traceback() -> None:
@@ -152,12 +204,19 @@ def worker_env() -> dict[str, str]:
 
 
 def describe_in_worker(
-    ref: str, data_dir: str | Path, timeout: float = DESCRIBE_TIMEOUT_S
+    ref: str,
+    data_dir: str | Path,
+    timeout: float = DESCRIBE_TIMEOUT_S,
+    *,
+    series: bool = False,
+    base_model: str | None = None,
 ) -> dict[str, Any]:
     """Describe model ``ref`` of the store under ``data_dir`` in a fresh worker process.
 
     The web process's side of ``python -m callbacks.worker --describe``: the model is loaded
-    by the worker, never by the caller.
+    by the worker, never by the caller. With ``series=True``, ``ref`` is a checkpoint series
+    (with ``base_model`` for a ``.weights.h5`` series) and its last state is described
+    (``--describe-series``).
 
     Returns
     -------
@@ -173,10 +232,18 @@ def describe_in_worker(
     """
     from topomap_core.errors import TopomapError
 
-    job = json.dumps({"data_dir": str(data_dir), "model": ref})
+    if series:
+        job = json.dumps({"data_dir": str(data_dir), "checkpoints": ref, "base_model": base_model})
+    else:
+        job = json.dumps({"data_dir": str(data_dir), "model": ref})
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "callbacks.worker", "--describe"],
+            [
+                sys.executable,
+                "-m",
+                "callbacks.worker",
+                "--describe-series" if series else "--describe",
+            ],
             cwd=ROOT,
             env=worker_env(),
             input=job,
@@ -205,7 +272,7 @@ def describe_in_worker(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Read the job from stdin and compute it (``--describe``: describe the model)."""
+    """Read the job from stdin and compute it (see the module docstring for the modes)."""
     args = sys.argv[1:] if argv is None else argv
     try:
         job = json.loads(sys.stdin.read())
@@ -214,10 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         emit(sys.stdout, {"error": f"bad job description ({exc})"})
         return 2
-    if args == ["--describe"]:
+    if args in (["--describe"], ["--describe-series"]):
+        if (args == ["--describe-series"]) != ("checkpoints" in job):
+            emit(sys.stdout, {"error": f"{args[0]} needs a job with the matching reference"})
+            return 2
         return describe(job, sys.stdout)
+    if len(args) == 1 and args[0] in MODES:
+        return compute(job, sys.stdout, args[0])
     if args:
-        emit(sys.stdout, {"error": f"unknown arguments {args!r}; use --describe or none"})
+        valid = ", ".join(("--describe", "--describe-series", *MODES))
+        emit(sys.stdout, {"error": f"unknown arguments {args!r}; use one of {valid} or none"})
         return 2
     return compute(job, sys.stdout)
 

@@ -73,14 +73,16 @@ def method_options() -> list[dict[str, str]]:
     return [{"label": m.name, "value": m.name, "title": m.summary} for m in LAYOUT_METHODS.values()]
 
 
-def _section(number: str, title: str, help_text: str, *children: Any) -> html.Section:
+def _section(
+    number: str, title: str, help_text: str, *children: Any, class_name: str = ""
+) -> html.Section:
     return html.Section(
         [
             html.H2([html.Span(number, className="step"), title]),
             html.P(help_text, className="help"),
             *children,
         ],
-        className="panel",
+        className=f"panel {class_name}".strip(),
     )
 
 
@@ -132,6 +134,7 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
             ),
             "Whose neurons are laid out and coloured.",
         ),
+        class_name="panel-model",
     )
     data_section = _section(
         "2",
@@ -243,4 +246,8 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
         ],
         className="panel panel-run",
     )
-    return html.Aside([model, data_section, groups, layout, run], className="sidebar")
+    # Sections 2-4 are shared by every tab; the Model section and Run belong to the Maps
+    # tab and are hidden on the others (callbacks.tabs sets the class).
+    return html.Aside(
+        [model, data_section, groups, layout, run], id=ID.SIDEBAR, className="sidebar"
+    )

@@ -1,7 +1,8 @@
-"""The whole page: header, sidebar controls, share bar, views and the client-side stores.
+"""The whole page: header, sidebar controls, share bar, the tabs (Maps, Training, Compare) and
+the client-side stores.
 
-:func:`build` is given to Dash as the layout *function*, so every page load lists the models
-and data files stored so far.
+:func:`build` is given to Dash as the layout *function*, so every page load lists the models,
+data files and checkpoint series stored so far.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dash import dcc, html
 
 from topomap_core.store import Store
 
-from . import controls, share, views
+from . import compare, controls, share, training, views
 from .ids import ID
 
 
 def build(data_dir: str | Path | None = None) -> html.Div:
     """Build the page for the store under ``data_dir`` (default: ``TOPOMAPS_DATA_DIR``)."""
     store = Store(data_dir)
+    models = controls.model_options(store.list_models())
     header = html.Header(
         [
             html.Div(
@@ -47,14 +49,47 @@ def build(data_dir: str | Path | None = None) -> html.Div:
             header,
             html.Div(
                 [
-                    controls.build(
-                        controls.model_options(store.list_models()),
-                        controls.data_options(store.list_data()),
+                    controls.build(models, controls.data_options(store.list_data())),
+                    html.Div(
+                        [share.build(), tabs(store, models)], id=ID.CONTENT, className="content"
                     ),
-                    html.Div([share.build(), views.build()], className="content"),
                 ],
                 className="body",
             ),
         ],
         className="app",
+    )
+
+
+#: (value, label) of the main area's tabs; the first is the default (a link without ``tab``).
+TAB_LABELS: tuple[tuple[str, str], ...] = (
+    ("maps", "Maps"),
+    ("training", "Training"),
+    ("compare", "Compare"),
+)
+
+
+def tabs(store: Store, models: list[dict[str, str]]) -> dcc.Tabs:
+    """Maps (the views of one model), Training (maps over a training run), Compare."""
+    panes = {
+        "maps": views.build(),
+        "training": training.build(training.checkpoint_options(store.list_checkpoints()), models),
+        "compare": compare.build(models),
+    }
+    return dcc.Tabs(
+        id=ID.TABS,
+        value=TAB_LABELS[0][0],
+        children=[
+            dcc.Tab(
+                label=label,
+                value=value,
+                children=panes[value],
+                className="tab",
+                selected_className="tab--selected",
+            )
+            for value, label in TAB_LABELS
+        ],
+        className="tabs",
+        parent_className="tabs-parent",
+        content_className="tabs-content",
     )

@@ -360,6 +360,12 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
         assert f'"{cid}"' in text, cid
     deps = client.get("/_dash-dependencies").get_json()
     background = [d for d in deps if d.get("background")]
-    assert len(background) == 1
-    assert "run-button.n_clicks" in [f"{i['id']}.{i['property']}" for i in background[0]["inputs"]]
+    # The jobs: the Maps Run, the Training Run and its exports, the Compare job.
+    triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
+    assert triggers == [
+        "compare-run.n_clicks",
+        "run-button.n_clicks",
+        "train-export-gif.n_clicks",
+        "train-run.n_clicks",
+    ]
     assert json.loads(json.dumps(layout.get_json()))  # plain JSON, nothing exotic

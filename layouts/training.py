@@ -1,0 +1,266 @@
+"""The Training tab: a checkpoint series, its Run job, the maps over time and their exports.
+
+Data, groups, layout method and seed come from the sidebar (shared by every tab); the tab
+adds what only a training series has: the checkpoints (the built-in demo or an uploaded
+``.zip``), the base model of a ``.weights.h5`` series, and the layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dash import dcc, html
+
+from callbacks.state import TAB_DEFAULTS
+
+from .controls import model_options
+from .figures import empty_figure
+from .ids import ID
+
+DEMO_CHECKPOINT_LABELS = {
+    "demo:digits-mlp-training": "Demo: digits MLP, one epoch, saved after every batch",
+}
+
+NO_TRAINING = "No training maps yet: choose checkpoints and a layer, then press Run."
+
+#: Play speeds: label -> milliseconds between states.
+SPEEDS: dict[str, int] = {"0.5×": 800, "1×": 400, "2×": 200, "4×": 100}
+DEFAULT_SPEED = 400
+
+#: (id, button text, tooltip) of the Training tab's exports.
+TRAINING_EXPORTS: tuple[tuple[str, str, str], ...] = (
+    (ID.TRAIN_EXPORT_GIF, "Animation GIF", "Every state's maps, one frame per state"),
+    (ID.TRAIN_EXPORT_MP4, "Animation MP4", "The same animation as an H.264 video"),
+    (ID.TRAIN_EXPORT_CSV, "Change CSV", "One row per state: batch, NAP change, accuracy"),
+)
+
+_GRAPH_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "displayModeBar": False,
+}
+
+
+def checkpoint_options(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Dropdown options: the demo series, then uploaded series as "file name (short hash)"."""
+    options = [{"label": label, "value": ref} for ref, label in DEMO_CHECKPOINT_LABELS.items()]
+    for item in stored:
+        name = item.get("name") or "unnamed"
+        extra = []
+        if item.get("n_checkpoints"):
+            extra.append(f"{item['n_checkpoints']} states")
+        if item.get("kind") == "weights":
+            extra.append("weights")
+        detail = f", {', '.join(extra)}" if extra else ""
+        options.append({"label": f"{name} ({str(item['id'])[:8]}{detail})", "value": item["id"]})
+    return options
+
+
+def _field(label: str, control: Any, hint: str | None = None, **kwargs: Any) -> html.Div:
+    parts: list[Any] = [html.Label(label, htmlFor=getattr(control, "id", None)), control]
+    if hint:
+        parts.append(html.Small(hint, className="hint"))
+    return html.Div(parts, className="field", **kwargs)
+
+
+def run_block(run: str, cancel: str, bar: str, text: str, status: str, label: str) -> html.Div:
+    """Run and Cancel buttons, progress bar and status line of a tab's background job."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Button(label, id=run, className="btn btn-primary", n_clicks=0),
+                    html.Button("Cancel", id=cancel, className="btn", n_clicks=0, disabled=True),
+                ],
+                className="run-buttons",
+            ),
+            html.Progress(id=bar, value="0", max="1", className="progress"),
+            html.Div(id=text, className="progress-text"),
+            html.Div(id=status, className="status", role="status", **{"aria-live": "polite"}),
+        ],
+        className="tab-run",
+    )
+
+
+def setup(checkpoints: list[dict[str, str]], models: list[dict[str, str]]) -> html.Section:
+    """The series, its base model and layer, and the Run block."""
+    return html.Section(
+        [
+            html.H2("Training process"),
+            html.P(
+                "One layout, computed from the last state, applied to every saved state of "
+                "the training: watch the maps form batch by batch (paper section 6.3). Data, "
+                "groups, layout method and seed are the sidebar's.",
+                className="help",
+            ),
+            html.Div(
+                [
+                    _field(
+                        "Checkpoints",
+                        dcc.Dropdown(
+                            id=ID.TRAIN_CHECKPOINTS,
+                            options=checkpoints,
+                            value=TAB_DEFAULTS["checkpoints"],
+                            clearable=False,
+                            searchable=False,
+                        ),
+                        "Ordered by the number in each file's name.",
+                    ),
+                    _field(
+                        "Base model",
+                        dcc.Dropdown(
+                            id=ID.TRAIN_BASE_MODEL,
+                            options=models,
+                            value=None,
+                            placeholder="The model these weights belong to",
+                        ),
+                        "For a .zip of .weights.h5 files: the architecture they fit.",
+                        id=ID.TRAIN_BASE_FIELD,
+                        style={"display": "none"},
+                    ),
+                    _field(
+                        "Layer",
+                        dcc.Dropdown(
+                            id=ID.TRAIN_LAYER,
+                            options=[
+                                {
+                                    "label": TAB_DEFAULTS["train_layer"],
+                                    "value": TAB_DEFAULTS["train_layer"],
+                                }
+                            ],
+                            value=TAB_DEFAULTS["train_layer"],
+                            clearable=False,
+                        ),
+                    ),
+                ],
+                className="tab-fields",
+            ),
+            dcc.Upload(
+                id=ID.TRAIN_UPLOAD,
+                children=html.Div(
+                    [
+                        html.Strong("Drop a .zip here"),
+                        html.Span(
+                            " or click to choose one: .keras files, or .weights.h5 files "
+                            "of the base model"
+                        ),
+                    ]
+                ),
+                accept=".zip",
+                multiple=False,
+                className="upload",
+                className_active="upload upload-active",
+            ),
+            html.Div(id=ID.TRAIN_MESSAGE, className="message", role="status"),
+            run_block(
+                ID.TRAIN_RUN,
+                ID.TRAIN_CANCEL,
+                ID.TRAIN_PROGRESS_BAR,
+                ID.TRAIN_PROGRESS_TEXT,
+                ID.TRAIN_STATUS,
+                "Run",
+            ),
+        ],
+        className="card tab-setup",
+    )
+
+
+def player() -> html.Div:
+    """Play/pause, speed, the state slider and the state's label."""
+    return html.Div(
+        [
+            html.Button(
+                "▶ Play", id=ID.TRAIN_PLAY, className="btn btn-small", n_clicks=0, disabled=True
+            ),
+            dcc.Dropdown(
+                id=ID.TRAIN_SPEED,
+                options=[{"label": k, "value": v} for k, v in SPEEDS.items()],
+                value=DEFAULT_SPEED,
+                clearable=False,
+                searchable=False,
+                className="speed",
+            ),
+            html.Div(
+                dcc.Slider(
+                    id=ID.TRAIN_SLIDER,
+                    min=0,
+                    max=0,
+                    step=1,
+                    value=0,
+                    marks=None,
+                    disabled=True,
+                    tooltip={"placement": "bottom", "always_visible": False},
+                ),
+                className="slider",
+            ),
+            html.Span(id=ID.TRAIN_STEP_LABEL, className="step-label"),
+            dcc.Interval(id=ID.TRAIN_INTERVAL, interval=DEFAULT_SPEED, disabled=True),
+        ],
+        className="player",
+    )
+
+
+def view() -> html.Section:
+    """The maps of the current state, the change curve and the exports."""
+    exports = html.Div(
+        [html.Span("Export", className="share-label")]
+        + [
+            html.Button(text, id=bid, title=tip, className="btn btn-small", disabled=True)
+            for bid, text, tip in TRAINING_EXPORTS
+        ]
+        + [dcc.Download(id=ID.TRAIN_DOWNLOAD)],
+        className="exports",
+    )
+    return html.Section(
+        [
+            player(),
+            html.Div(
+                [
+                    dcc.Graph(
+                        id=ID.TRAIN_MAPS_GRAPH,
+                        figure=empty_figure(NO_TRAINING, height=420),
+                        config=_GRAPH_CONFIG,
+                        className="graph-maps",
+                    ),
+                    html.Div(
+                        [
+                            html.H2("How much the maps change"),
+                            html.P(
+                                "How much the NAP values moved since the state before (RMS "
+                                "of the change, relative to the last state's values): "
+                                "largest early in training (paper 6.3). Below, the accuracy "
+                                "on the data. Click a point to show that state.",
+                                className="help",
+                            ),
+                            dcc.Graph(
+                                id=ID.TRAIN_CHANGE_GRAPH,
+                                figure=empty_figure("", height=230),
+                                config=_GRAPH_CONFIG,
+                            ),
+                        ],
+                        className="training-side",
+                    ),
+                ],
+                className="training-grid",
+            ),
+            exports,
+        ],
+        className="card training-view",
+    )
+
+
+def build(
+    checkpoints: list[dict[str, str]] | None = None, models: list[dict[str, str]] | None = None
+) -> html.Div:
+    """The Training tab's content."""
+    return html.Div(
+        [
+            dcc.Store(id=ID.TRAIN_RESULT, data=None),
+            # The layer and state a link asks for, until the series' layers and result load.
+            dcc.Store(id=ID.TRAIN_LINK, data=None),
+            setup(checkpoints or checkpoint_options([]), models or model_options([])),
+            view(),
+        ],
+        className="tab-pane",
+    )
