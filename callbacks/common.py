@@ -1,4 +1,4 @@
-"""Helpers shared by the callback modules: the app's data dir, results, readable errors."""
+"""Helpers shared by the callback modules: the app's data dir, results, readable errors, jobs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from dash import Dash, html
+from dash import Dash, Input, Output, html, no_update
 
 from layouts.ids import ID
 from topomap_core.config import data_dir as default_data_dir
@@ -110,6 +110,43 @@ def readable_error(exc: BaseException) -> str:
         text = one_line(exc)
         return text[0].upper() + text[1:]
     return f"Something went wrong ({type(exc).__name__}: {one_line(exc)})"
+
+
+def job_failed(exc: Exception) -> tuple[Any, str]:
+    """``on_error`` of the background jobs: the outputs for a job that failed outside its body.
+
+    That is a job whose process died (:class:`callbacks.celery_app.JobManager` reports it);
+    Dash wraps the message in "An error occurred inside a background callback: ...".
+    """
+    text = one_line(exc).removeprefix("An error occurred inside a background callback:").strip()
+    return no_update, f"Run failed: {text or type(exc).__name__}"
+
+
+def job_options(run_id: str, cancel_id: str, bar_id: str, text_id: str) -> dict[str, Any]:
+    """The ``app.callback`` keywords of a Run/Cancel background job with a progress bar.
+
+    Use as ``@app.callback(outputs..., inputs..., **job_options(...))``: while the job runs,
+    ``run_id`` is disabled and ``cancel_id`` enabled; ``cancel_id`` clicks cancel it;
+    ``set_progress((value, max, text))`` feeds bar ``bar_id`` and text ``text_id``; a job
+    whose process died ends through :func:`job_failed`.
+    """
+    return {
+        "background": True,
+        "running": [
+            (Output(run_id, "disabled"), True, False),
+            (Output(cancel_id, "disabled"), False, True),
+        ],
+        "cancel": [Input(cancel_id, "n_clicks")],
+        "progress": [
+            Output(bar_id, "value"),
+            Output(bar_id, "max"),
+            Output(text_id, "children"),
+        ],
+        "progress_default": [0, 1, ""],
+        "interval": 500,
+        "on_error": job_failed,
+        "prevent_initial_call": True,
+    }
 
 
 def hide_stored_name(text: str, content: bytes, filename: str) -> str:

@@ -38,6 +38,7 @@ from .common import (
     SHARED_IDS,
     app_data_dir,
     hide_stored_ref,
+    job_options,
     message,
     model_description,
     readable_error,
@@ -50,7 +51,6 @@ from .run import (
     ProgressRelay,
     SetProgress,
     compute_in_worker,
-    job_failed,
     log_job,
 )
 from .state import TAB_DEFAULTS, build_compare_request, build_training_request, compare_states
@@ -408,21 +408,9 @@ def register(app: Dash) -> None:
         Input(ID.COMPARE_RUN, "n_clicks"),
         *[State(cid, "value") for cid in SHARED_IDS],
         *_TAB_STATES,
-        background=True,
-        running=[
-            (Output(ID.COMPARE_RUN, "disabled"), True, False),
-            (Output(ID.COMPARE_CANCEL, "disabled"), False, True),
-        ],
-        cancel=[Input(ID.COMPARE_CANCEL, "n_clicks")],
-        progress=[
-            Output(ID.COMPARE_PROGRESS_BAR, "value"),
-            Output(ID.COMPARE_PROGRESS_BAR, "max"),
-            Output(ID.COMPARE_PROGRESS_TEXT, "children"),
-        ],
-        progress_default=[0, 1, ""],
-        interval=500,
-        on_error=job_failed,
-        prevent_initial_call=True,
+        **job_options(
+            ID.COMPARE_RUN, ID.COMPARE_CANCEL, ID.COMPARE_PROGRESS_BAR, ID.COMPARE_PROGRESS_TEXT
+        ),
     )
     def on_run(set_progress: SetProgress, n_clicks: int | None, *values: Any):
         if not n_clicks:

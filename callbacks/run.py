@@ -33,7 +33,14 @@ from topomap_core.pipeline import MapRequest
 from topomap_core.store import Store
 
 from . import worker
-from .common import CONTROL_IDS, app_data_dir, controls_dict, one_line, readable_error
+from .common import (
+    CONTROL_IDS,
+    app_data_dir,
+    controls_dict,
+    job_failed,  # noqa: F401  (re-exported: the name tests and callers know)
+    job_options,
+    readable_error,
+)
 from .state import build_request
 
 LOG = logging.getLogger(__name__)
@@ -229,16 +236,6 @@ def run_job(
     return result_data(request, key), status
 
 
-def job_failed(exc: Exception) -> tuple[Any, str]:
-    """``on_error`` of the Run job: the outputs for a job that failed outside :func:`run_job`.
-
-    That is a job whose process died (:class:`callbacks.celery_app.JobManager` reports it);
-    Dash wraps the message in "An error occurred inside a background callback: ...".
-    """
-    text = one_line(exc).removeprefix("An error occurred inside a background callback:").strip()
-    return no_update, f"Run failed: {text or type(exc).__name__}"
-
-
 def cached_result(
     values: dict[str, Any], data_dir: str | Path, warnings: list[str] | None = None
 ) -> tuple[dict[str, Any] | None, str]:
@@ -278,21 +275,7 @@ def register(app: Dash) -> None:
         Output(ID.STATUS, "children", allow_duplicate=True),
         Input(ID.RUN_BUTTON, "n_clicks"),
         *controls,
-        background=True,
-        running=[
-            (Output(ID.RUN_BUTTON, "disabled"), True, False),
-            (Output(ID.CANCEL_BUTTON, "disabled"), False, True),
-        ],
-        cancel=[Input(ID.CANCEL_BUTTON, "n_clicks")],
-        progress=[
-            Output(ID.PROGRESS_BAR, "value"),
-            Output(ID.PROGRESS_BAR, "max"),
-            Output(ID.PROGRESS_TEXT, "children"),
-        ],
-        progress_default=[0, 1, ""],
-        interval=500,
-        on_error=job_failed,
-        prevent_initial_call=True,
+        **job_options(ID.RUN_BUTTON, ID.CANCEL_BUTTON, ID.PROGRESS_BAR, ID.PROGRESS_TEXT),
     )
     def on_run(set_progress: SetProgress, n_clicks: int | None, *values: Any):
         if not n_clicks:

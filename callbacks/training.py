@@ -38,6 +38,7 @@ from .common import (
     app_data_dir,
     hide_stored_name,
     hide_stored_ref,
+    job_options,
     message,
     readable_error,
     series_description,
@@ -50,7 +51,6 @@ from .run import (
     ProgressRelay,
     SetProgress,
     compute_in_worker,
-    job_failed,
     log_job,
 )
 from .state import TAB_DEFAULTS, build_training_request
@@ -426,21 +426,7 @@ def register(app: Dash) -> None:
         Input(ID.TRAIN_RUN, "n_clicks"),
         *[State(cid, "value") for cid in SHARED_IDS],
         *series,
-        background=True,
-        running=[
-            (Output(ID.TRAIN_RUN, "disabled"), True, False),
-            (Output(ID.TRAIN_CANCEL, "disabled"), False, True),
-        ],
-        cancel=[Input(ID.TRAIN_CANCEL, "n_clicks")],
-        progress=[
-            Output(ID.TRAIN_PROGRESS_BAR, "value"),
-            Output(ID.TRAIN_PROGRESS_BAR, "max"),
-            Output(ID.TRAIN_PROGRESS_TEXT, "children"),
-        ],
-        progress_default=[0, 1, ""],
-        interval=500,
-        on_error=job_failed,
-        prevent_initial_call=True,
+        **job_options(ID.TRAIN_RUN, ID.TRAIN_CANCEL, ID.TRAIN_PROGRESS_BAR, ID.TRAIN_PROGRESS_TEXT),
     )
     def on_run(set_progress: SetProgress, n_clicks: int | None, *values: Any):
         if not n_clicks:
