@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from .maps import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
 from .metrics import quality_metrics
 from .nap import NAP, NapAccumulator
 from .ordering import GroupOrder, order_groups
+
+if TYPE_CHECKING:
+    from .training import CompareResult, TrainingResult
 
 
 @dataclass
@@ -266,8 +270,11 @@ def run_map(request: MapRequest, progress: ProgressCallback | None = None) -> Ma
     return result
 
 
-def layout_csv(result: MapResult) -> str:
-    """``neuron,x,y`` rows of the layout."""
+def layout_csv(result: MapResult | TrainingResult | CompareResult) -> str:
+    """``neuron,x,y`` rows of the layout.
+
+    Only ``result.layout`` is read, so the training and comparison exports use it too.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["neuron", "x", "y"])

@@ -1031,13 +1031,10 @@ def change_csv(result: TrainingResult) -> str:
 
 
 def training_layout_csv(result: TrainingResult) -> str:
-    """``neuron,x,y`` rows of the shared layout."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["neuron", "x", "y"])
-    for i, (x, y) in enumerate(result.layout):
-        writer.writerow([i, f"{x:.6f}", f"{y:.6f}"])
-    return buf.getvalue()
+    """``neuron,x,y`` rows of the shared layout (as :func:`topomap_core.pipeline.layout_csv`)."""
+    from .pipeline import layout_csv
+
+    return layout_csv(result)
 
 
 def check_size(size: object) -> int:
@@ -1489,6 +1486,7 @@ def write_compare_outputs(result: CompareResult, out_dir: str | Path) -> dict[st
     dict
         File role -> path written.
     """
+    from .pipeline import layout_csv
     from .render import save_map_grid
 
     out = Path(out_dir)
@@ -1506,11 +1504,6 @@ def write_compare_outputs(result: CompareResult, out_dir: str | Path) -> dict[st
     save_map_grid(paths["maps_a"], result.maps_a, names, result.vmax, title=f"A: {req.layer}")
     save_map_grid(paths["maps_b"], result.maps_b, names, result.vmax, title=f"B: {layer_b}")
     save_map_grid(paths["diff"], result.diff_maps, names, result.diff_vmax, title="B - A")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["neuron", "x", "y"])
-    for i, (x, y) in enumerate(result.layout):
-        writer.writerow([i, f"{x:.6f}", f"{y:.6f}"])
-    paths["layout"].write_text(buf.getvalue())
+    paths["layout"].write_text(layout_csv(result))
     paths["summary"].write_text(json.dumps(result.summary(), indent=2))
     return paths
