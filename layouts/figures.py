@@ -383,8 +383,8 @@ def clicked_group(click_data: dict | None, names: Sequence[str]) -> str | None:
     return None
 
 
-def clicked_neuron(click_data: dict | None, n_neurons: int) -> int | None:
-    """The neuron a click on the scatter or the large map landed on, or None (a map pixel)."""
+def _clicked_index(click_data: dict | None, n: int) -> int | None:
+    """The index in ``[0, n)`` a click's first point carries as ``customdata``, or None."""
     try:
         point = click_data["points"][0]  # type: ignore[index]
     except (TypeError, KeyError, IndexError):
@@ -392,9 +392,14 @@ def clicked_neuron(click_data: dict | None, n_neurons: int) -> int | None:
     custom = point.get("customdata")
     if isinstance(custom, list) and len(custom) == 1:
         custom = custom[0]
-    if isinstance(custom, int) and not isinstance(custom, bool) and 0 <= custom < n_neurons:
+    if isinstance(custom, int) and not isinstance(custom, bool) and 0 <= custom < n:
         return custom
     return None
+
+
+def clicked_neuron(click_data: dict | None, n_neurons: int) -> int | None:
+    """The neuron a click on the scatter or the large map landed on, or None (a map pixel)."""
+    return _clicked_index(click_data, n_neurons)
 
 
 def metrics_rows(result: MapResult) -> list[tuple[str, str, str]]:

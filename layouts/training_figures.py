@@ -25,6 +25,7 @@ from .figures import (
     TEXT,
     _axis_ids,
     _base_layout,
+    _clicked_index,
     _coloraxis,
     _unit_axes,
     grid_shape,
@@ -310,16 +311,7 @@ def change_patch(
 
 def clicked_state(click_data: dict | None, n_states: int) -> int | None:
     """The state index a click on :func:`change_figure` landed on, or None."""
-    try:
-        point = click_data["points"][0]  # type: ignore[index]
-    except (TypeError, KeyError, IndexError):
-        return None
-    custom = point.get("customdata")
-    if isinstance(custom, list) and len(custom) == 1:
-        custom = custom[0]
-    if isinstance(custom, int) and not isinstance(custom, bool) and 0 <= custom < n_states:
-        return custom
-    return None
+    return _clicked_index(click_data, n_states)
 
 
 def compare_figure(
