@@ -86,7 +86,11 @@ def check_data(server, data_ref: str, model_ref: str = BASE, groups: str = "labe
 def list_layers(server, ref: str) -> tuple[dict, str, bool]:
     reply = server.callback(
         f"{ID.LAYER_SELECT}.options",
-        {f"{ID.MODEL_SELECT}.value": ref, f"{ID.LAYER_SELECT}.value": "dense"},
+        {
+            f"{ID.MODEL_SELECT}.value": ref,
+            f"{ID.LAYER_SELECT}.value": "dense",
+            f"{ID.LINK_LAYER}.data": None,
+        },
     )
     assert reply.status_code == 200, reply.text[:500]
     response = reply.json()["response"]
