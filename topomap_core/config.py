@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
 from pathlib import Path
+from types import ModuleType
 
 #: Default location of the model store, demo models and result cache.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "cache"
@@ -49,6 +53,42 @@ def quiet_tensorflow() -> None:
     """Silence TensorFlow's C++ start-up chatter; call before TensorFlow is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+# absl's native log lines ("I0000 00:00:17... port.cc:153] oneDNN custom operations are on")
+# and its notice that it has not been initialised yet.
+_NATIVE_LOG_LINE = re.compile(
+    r"^([IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] |WARNING: All log messages before absl)"
+)
+
+
+def import_keras() -> ModuleType:
+    """Import Keras (TensorFlow backend) without TensorFlow's native start-up log on stderr.
+
+    TensorFlow 2.21 writes some start-up lines (oneDNN on CPUs that have it) straight to file
+    descriptor 2 before its logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them and
+    they would break the CLI's one-line error messages. The import runs with descriptor 2
+    pointed at a temporary file; every other line written meanwhile is passed on.
+    """
+    quiet_tensorflow()
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not _NATIVE_LOG_LINE.match(line))
+            if kept:
+                sys.stderr.write(kept)
+    return keras
 
 
 def check_size(size: int, name: str, what: str, error: type[Exception]) -> None:

@@ -15,9 +15,7 @@ from pathlib import Path
 from topomap_core import config
 from topomap_core.errors import ModelLoadError
 
-config.quiet_tensorflow()
-
-import keras  # noqa: E402  (must come after quiet_tensorflow)
+keras = config.import_keras()
 
 #: Names of the demo models, used as ``demo:<name>`` model specs.
 DEMO_MODELS = ("digits-mlp", "digits-cnn")

@@ -33,9 +33,7 @@ from topomap_core.errors import (
     TopomapError,
 )
 
-config.quiet_tensorflow()
-
-import keras  # noqa: E402  (must come after quiet_tensorflow)
+keras = config.import_keras()
 
 #: Model file extensions accepted by :func:`load_model`.
 MODEL_EXTENSIONS = (".keras", ".h5", ".hdf5")
