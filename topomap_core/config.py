@@ -37,6 +37,11 @@ def max_upload_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
+def redis_url() -> str | None:
+    """Return ``REDIS_URL`` (the deployment's Redis: job queue and result cache), or None."""
+    return os.environ.get("REDIS_URL", "").strip() or None
+
+
 def max_checkpoints() -> int:
     """Return the cap on checkpoints per training series (``MAX_CHECKPOINTS``, default 1000)."""
     raw = os.environ.get("MAX_CHECKPOINTS", str(DEFAULT_MAX_CHECKPOINTS))

@@ -3,9 +3,9 @@
 Uploaded files are stored under the SHA-256 of their bytes
 (``<data_dir>/models/<hash>.keras``): the same file uploaded twice is stored
 once, and a model is referred to by its hash, never by a path a user typed.
-Results are cached with :mod:`diskcache`, keyed by the content of everything
-that defines them. NAPs are cached apart from views, so changing only the
-layout method reuses the NAP.
+Results are cached with :mod:`diskcache` (and in Redis too when ``REDIS_URL``
+is set), keyed by the content of everything that defines them. NAPs are cached
+apart from views, so changing only the layout method reuses the NAP.
 
 References accepted everywhere (URL parameters included):
 
@@ -33,6 +33,7 @@ from .errors import CheckpointError, DataError, ModelLoadError, TopomapError
 from .layouts import ProgressCallback
 from .nap import NAP
 from .pipeline import MapRequest, MapResult, compute_view, nap_for_request
+from .result_cache import ResultCache
 from .training import DEMO_CHECKPOINTS, TRAINING_CACHE_VERSION
 
 #: Bump when a change makes cached results stale.
@@ -135,13 +136,16 @@ class Store:
 
     # -- results cache -------------------------------------------------------------
     @property
-    def cache(self):
-        """The :class:`diskcache.Cache` of results (opened on first use)."""
+    def cache(self) -> ResultCache:
+        """The result cache (opened on first use): a :class:`diskcache.Cache` under
+        ``results/``, with Redis in front when ``REDIS_URL`` is set (see
+        :mod:`topomap_core.result_cache`)."""
         if self._cache is None:
             import diskcache
 
             # Views of big layers are tens of MB; keep a few GB of them, least recently used out.
-            self._cache = diskcache.Cache(str(self.root / "results"), size_limit=4 * 2**30)
+            disk = diskcache.Cache(str(self.root / "results"), size_limit=4 * 2**30)
+            self._cache = ResultCache(disk, config.redis_url(), self.root)
         return self._cache
 
     # -- files -----------------------------------------------------------------------

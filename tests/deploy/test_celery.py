@@ -11,7 +11,10 @@ import socket
 import subprocess
 import time
 
+import redis
+
 from layouts.ids import ID
+from topomap_core.result_cache import PREFIX
 
 from .conftest import (
     REPO_ROOT,
@@ -57,6 +60,9 @@ def test_run_is_computed_by_the_celery_worker(deployment, browser):
     assert re.search(r"Task background_callback_\w+\[[\w-]+\] succeeded", log)
     assert jobs_logged(data_dir)[0].split()[1].startswith(match.group(1))
     assert not compute_processes(worker)
+    # The view is cached in Redis too (signed), in front of the shared data directory.
+    cached = [k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(PREFIX + "*")]
+    assert any(k.removeprefix(PREFIX).startswith(match.group(1)) for k in cached), cached
 
     # The worker's health check from the compose file answers while it runs.
     check = compose()["services"]["worker"]["healthcheck"]["test"]
