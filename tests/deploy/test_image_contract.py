@@ -31,7 +31,14 @@ from .conftest import (
     parse_yaml_subset,
 )
 
-SETTINGS = ("REDIS_URL", "DASH_SECRET_KEY", "TOPOMAPS_DATA_DIR", "MAX_UPLOAD_MB", "TOPOMAPS_AUTH")
+SETTINGS = (
+    "REDIS_URL",
+    "DASH_SECRET_KEY",
+    "TOPOMAPS_DATA_DIR",
+    "MAX_UPLOAD_MB",
+    "TOPOMAPS_AUTH",
+    "REDIS_RESULT_TTL",
+)
 
 
 def _option(argv: list[str], name: str) -> str:
