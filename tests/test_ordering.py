@@ -12,6 +12,7 @@ from topomap_core.ordering import (
     closest_group,
     cosine_distances,
     dendrogram_segments,
+    distance_blocks,
     order_groups,
     pairwise_distances,
 )
@@ -59,6 +60,20 @@ def test_euclidean_matches_cdist():
     X = np.random.default_rng(3).normal(size=(6, 4))
     np.testing.assert_allclose(pairwise_distances(X, "euclidean"), cdist(X, X))
     np.testing.assert_array_equal(pairwise_distances(X), cosine_distances(X))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("block_rows", [1, 7, None])
+def test_distance_blocks_are_the_rows_of_the_matrix(metric, block_rows):
+    X = np.random.default_rng(4).normal(size=(23, 5))
+    X[[3, 11]] = 0.0  # dead neurons: distance 1 (cosine) in every block
+    blocks = list(distance_blocks(X, metric, block_rows=block_rows))
+    assert [start for start, _ in blocks] == list(range(0, 23, block_rows or 23))
+    np.testing.assert_allclose(
+        np.vstack([b for _, b in blocks]), pairwise_distances(X, metric), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="'cityblock' is not known"):
+        next(distance_blocks(X, "cityblock"))
 
 
 def test_bad_metric_and_input_raise():

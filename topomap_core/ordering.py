@@ -10,7 +10,7 @@ similar groups sit next to each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,7 @@ __all__ = [
     "closest_group",
     "cosine_distances",
     "dendrogram_segments",
+    "distance_blocks",
     "order_groups",
     "pairwise_distances",
 ]
@@ -100,6 +101,58 @@ def pairwise_distances(X: np.ndarray, metric: str = "cosine") -> np.ndarray:
     D = cdist(X, X, metric="euclidean")
     np.fill_diagonal(D, 0.0)
     return D
+
+
+#: Size of one block of :func:`distance_blocks`, in matrix entries (64 MB of float64).
+BLOCK_ENTRIES = 8 * 2**20
+
+
+def distance_blocks(
+    X: np.ndarray, metric: str = "cosine", block_rows: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The rows of :func:`pairwise_distances` a block at a time, for matrices too big to hold.
+
+    Wide layers need the distances only row by row (the PSO's global force, the graph's
+    edges); the whole float64 matrix is 2 GiB at 16384 neurons. Values are those of
+    :func:`pairwise_distances` up to the last bit: each block is computed on its own, so
+    ``D[i, j]`` and ``D[j, i]`` may differ by rounding.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    metric : {"cosine", "euclidean"}, default="cosine"
+    block_rows : int, optional
+        Rows per block; default: as many as fit in :data:`BLOCK_ENTRIES` entries.
+
+    Yields
+    ------
+    start : int
+        Index of the block's first row.
+    block : ndarray of shape (n_rows, n_samples), float64
+        ``D[start:start + n_rows]``; zero rows at distance 1 (cosine), zero diagonal.
+    """
+    if metric not in METRICS:
+        raise TopomapError(f"metric {metric!r} is not known; choose one of {', '.join(METRICS)}")
+    X = _check_matrix(X)
+    n = X.shape[0]
+    rows = block_rows or max(1, BLOCK_ENTRIES // max(n, 1))
+    if metric == "cosine":
+        norms = np.linalg.norm(X, axis=1)
+        zero = norms == 0
+        unit = X / np.where(zero, 1.0, norms)[:, None]
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        if metric == "cosine":
+            D = unit[start:stop] @ unit.T
+            np.subtract(1.0, D, out=D)
+            np.clip(D, 0.0, 2.0, out=D)
+            if np.any(zero):
+                D[zero[start:stop], :] = 1.0
+                D[:, zero] = 1.0
+        else:
+            D = cdist(X[start:stop], X, metric="euclidean")
+        D[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        yield start, D
 
 
 @dataclass
