@@ -7,7 +7,8 @@ import pytest
 
 from topomap_core import Cancelled, available_methods, compute_layout, get_method
 from topomap_core.layouts import LAYOUT_METHODS
-from topomap_core.layouts.pso import weight_schedule
+from topomap_core.layouts.pso import global_force, global_force_table, weight_schedule
+from topomap_core.ordering import pairwise_distances
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,17 @@ def clustered_nap():
     nap = (centres[labels] + 0.15 * rng.normal(size=(60, 8))).T
     nap[:, 0] = 0.0  # a ReLU that never fires: all-zero column must not break cosine distances
     return nap, labels
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_global_force_table_is_eq1_in_float32(metric, clustered_nap, monkeypatch):
+    nap, _ = clustered_nap
+    X = np.ascontiguousarray(nap.T)
+    expected = global_force(pairwise_distances(X, metric))
+    monkeypatch.setattr("topomap_core.ordering.BLOCK_ENTRIES", 7 * 60)  # blocks of 7 rows
+    table = global_force_table(X, metric)
+    assert table.dtype == np.float32 and table.flags.c_contiguous
+    np.testing.assert_allclose(table, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_registry_lists_the_papers_methods():
@@ -171,3 +183,35 @@ def test_pso_survives_its_collapse_to_a_point():
     np.fill_diagonal(d, np.inf)
     agreement = np.mean(labels[np.argsort(d, axis=1)[:, :5]] == labels[:, None])
     assert agreement > 0.7
+
+
+@pytest.mark.parametrize("n_neurons, n_features", [(7, 3), (150, 12)])
+def test_compiled_som_is_minisoms_algorithm(n_neurons, n_features):
+    """The compiled SOM puts every neuron in the cell MiniSom itself picks (same seed)."""
+    from minisom import MiniSom
+
+    from topomap_core.layouts._base import LayoutProblem
+    from topomap_core.layouts.som import initial_weights, som_layout
+
+    X = np.random.RandomState(5).normal(size=(n_neurons, n_features))
+    X[0] = 0.0
+    side = int(np.floor(np.sqrt(n_neurons) + 1))
+    seed = np.random.RandomState(9).randint(np.iinfo(np.int32).max)  # what problem.seed() draws
+
+    som = MiniSom(side, side, n_features, sigma=1.0, learning_rate=0.5, random_seed=seed)
+    som.random_weights_init(X)
+    np.testing.assert_array_equal(
+        initial_weights(X, side, seed), som.get_weights().reshape(-1, n_features)
+    )
+    total = 10 * n_neurons
+    rng = np.random.RandomState(9)
+    rng.randint(np.iinfo(np.int32).max)  # the seed, drawn first
+    order = np.arange(total) % n_neurons
+    rng.shuffle(order)  # then the training order, as som_layout does
+    for t, idx in enumerate(order):
+        som.update(X[idx], som.winner(X[idx]), t, total)
+    expected = np.array([som.winner(x) for x in X], dtype=float)
+
+    coords = som_layout(LayoutProblem(X, "cosine", np.random.RandomState(9), None))
+    # Shared cells are spread on a circle of radius 0.2 around them: rounding gives the cell.
+    np.testing.assert_array_equal(np.round(coords), expected)

@@ -11,63 +11,21 @@ import warnings
 import numpy as np
 
 from ._base import LayoutProblem
+from .som import som_layout
+
+__all__ = [
+    "graph_layout",
+    "pca_layout",
+    "random_layout",
+    "som_layout",
+    "tsne_layout",
+    "umap_layout",
+]
 
 
 def random_layout(problem: LayoutProblem) -> np.ndarray:
     """Uniform random positions in [0, 1]^2 (the paper's baseline)."""
     return problem.rng.uniform(size=(problem.n_neurons, 2))
-
-
-def som_layout(
-    problem: LayoutProblem,
-    *,
-    epochs: int = 10,
-    sigma: float = 1.0,
-    learning_rate: float = 0.5,
-    circle_radius: float = 0.2,
-) -> np.ndarray:
-    """Self-organising map layout (paper 3.2.1).
-
-    A square MiniSom of side ``floor(sqrt(N) + 1)`` is trained on the neurons'
-    NAP columns for ``epochs * N`` random-order updates; each neuron goes to its
-    winning cell. Neurons sharing a cell are spread evenly on a circle of
-    ``circle_radius`` around it, with a random phase.
-    """
-    from minisom import MiniSom
-
-    X = problem.X
-    n = problem.n_neurons
-    side = max(2, int(np.floor(np.sqrt(n) + 1)))
-    som = MiniSom(
-        side,
-        side,
-        X.shape[1],
-        sigma=sigma,
-        learning_rate=learning_rate,
-        random_seed=problem.seed(),
-    )
-    som.random_weights_init(X)
-    total = epochs * n
-    # The same schedule as MiniSom.train(random_order=True), unrolled so each
-    # epoch can report progress and be cancelled.
-    order = np.arange(total) % n
-    problem.rng.shuffle(order)
-    for t, idx in enumerate(order):
-        som.update(X[idx], som.winner(X[idx]), t, total)
-        if (t + 1) % n == 0:
-            problem.report("SOM", (t + 1) // n, epochs)
-    cells = np.array([som.winner(x) for x in X], dtype=np.float64)
-    coords = cells.copy()
-    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    for cell in np.flatnonzero(counts > 1):
-        members = np.flatnonzero(inverse == cell)
-        angles = (
-            problem.rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(members.size) / members.size
-        )
-        coords[members, 0] += circle_radius * np.cos(angles)
-        coords[members, 1] += circle_radius * np.sin(angles)
-    return coords
 
 
 def graph_layout(
