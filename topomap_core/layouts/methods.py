@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from ._base import LayoutProblem
+from .graph import graph_layout
 from .som import som_layout
 
 __all__ = [
@@ -26,39 +27,6 @@ __all__ = [
 def random_layout(problem: LayoutProblem) -> np.ndarray:
     """Uniform random positions in [0, 1]^2 (the paper's baseline)."""
     return problem.rng.uniform(size=(problem.n_neurons, 2))
-
-
-def graph_layout(
-    problem: LayoutProblem, *, edge_fraction: float = 0.075, iterations: int = 50
-) -> np.ndarray:
-    """Co-activation graph layout (paper 3.2.2).
-
-    An edge joins every pair whose distance is within the ``edge_fraction``
-    most similar pairs; each smaller connected component is linked to the
-    largest through its closest pair, and the connected graph is laid out with
-    Fruchterman-Reingold (networkx ``spring_layout``, seeded).
-    """
-    import networkx as nx
-
-    D = problem.distances
-    n = problem.n_neurons
-    iu = np.triu_indices(n, k=1)
-    threshold = np.quantile(D[iu], edge_fraction)
-    pairs = np.flatnonzero(D[iu] <= threshold)
-    graph = nx.Graph()
-    graph.add_nodes_from(range(n))
-    graph.add_edges_from(zip(iu[0][pairs].tolist(), iu[1][pairs].tolist(), strict=True))
-    components = sorted(nx.connected_components(graph), key=lambda c: (-len(c), min(c)))
-    largest = np.fromiter(components[0], dtype=np.int64)
-    for comp in components[1:]:
-        members = np.fromiter(comp, dtype=np.int64)
-        sub = D[np.ix_(members, largest)]
-        a, b = np.unravel_index(np.argmin(sub), sub.shape)
-        graph.add_edge(int(members[a]), int(largest[b]))
-    problem.report("graph", 0, 1)
-    pos = nx.spring_layout(graph, seed=problem.seed(), iterations=iterations)
-    problem.report("graph", 1, 1)
-    return np.array([pos[i] for i in range(n)], dtype=np.float64)
 
 
 def pca_layout(problem: LayoutProblem) -> np.ndarray:
