@@ -285,8 +285,9 @@ def scatter_figure(
             marker={
                 "color": values,
                 "coloraxis": "coloraxis",
-                "size": 9 if n <= 300 else 6,
-                "line": {"width": 0.5, "color": "#52606d"},
+                "size": 9 if n <= 300 else 6 if n <= 3000 else 3,
+                # Outlines would turn thousands of neurons into a grey blot.
+                "line": {"width": 0.5 if n <= 3000 else 0, "color": "#52606d"},
             },
             text=text,
             customdata=list(range(n)),
@@ -298,6 +299,12 @@ def scatter_figure(
     if neuron is not None:
         _add_ring(fig, result, neuron, f"neuron {neuron}: {values[neuron]:.4g}")
     return _large_square(fig, result, f"Neurons coloured by <b>{escape(name)}</b>")
+
+
+def _dot_alpha(n: int) -> float:
+    """Opacity of the neuron dots over the large map: faint enough that thousands of them
+    (16384 dots cover the whole disc) leave the map visible; still there to be clicked."""
+    return round(float(np.clip(0.28 * 1000 / max(n, 1), 0.02, 0.28)), 3)
 
 
 def selected_map_figure(
@@ -324,7 +331,7 @@ def selected_map_figure(
             x=result.layout[:, 0],
             y=result.layout[:, 1],
             mode="markers",
-            marker={"size": 5 if n <= 300 else 3, "color": "rgba(31,41,51,0.28)"},
+            marker={"size": 5 if n <= 300 else 3, "color": f"rgba(31,41,51,{_dot_alpha(n)})"},
             customdata=list(range(n)),
             hovertemplate="neuron %{customdata}<extra></extra>",
             showlegend=False,

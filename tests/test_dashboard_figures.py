@@ -190,3 +190,9 @@ def test_empty_figure_says_why():
     fig = figures.empty_figure("No maps yet")
     assert fig.layout.annotations[0].text == "No maps yet"
     assert len(fig.data) == 0
+
+
+def test_thousands_of_neurons_leave_the_large_map_visible():
+    """The dots over the selected map fade as the layer grows (16384 dots cover the disc)."""
+    alphas = [figures._dot_alpha(n) for n in (128, 1000, 4000, 16384)]
+    assert alphas[0] == alphas[1] == 0.28 and alphas[1] > alphas[2] > alphas[3] >= 0.02
