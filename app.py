@@ -41,6 +41,7 @@ from callbacks.celery_app import celery_app as _celery_app  # noqa: E402
 from callbacks.common import DATA_DIR_KEY  # noqa: E402
 from layouts import page  # noqa: E402
 from topomap_core.config import data_dir as default_data_dir  # noqa: E402
+from topomap_core.config import shared_secret  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
@@ -69,18 +70,7 @@ def secret_key(root: Path) -> str:
         return key
     path = root / SECRET_FILE
     try:
-        if not path.exists():
-            tmp = root / f".{SECRET_FILE}.{os.getpid()}.part"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-            try:
-                os.link(tmp, path)  # atomic: the first process to start wins, the rest read it
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink(missing_ok=True)
-        key = path.read_text().strip()
+        key = shared_secret(path)  # the first process to start makes it, the rest read it
     except OSError as exc:
         LOG.warning(
             "DASH_SECRET_KEY is not set and %s cannot be used (%s): using a random key for "

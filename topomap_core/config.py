@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -18,6 +20,9 @@ DEFAULT_MAX_UPLOAD_MB = 200
 #: Most checkpoints accepted in one training series (``MAX_CHECKPOINTS``); each costs a NAP
 #: computation and a map per group.
 DEFAULT_MAX_CHECKPOINTS = 1000
+
+#: Seconds a computed result stays in Redis when ``REDIS_URL`` is set (``REDIS_RESULT_TTL``).
+DEFAULT_REDIS_RESULT_TTL = 3600
 
 
 def data_dir() -> Path:
@@ -42,16 +47,52 @@ def redis_url() -> str | None:
     return os.environ.get("REDIS_URL", "").strip() or None
 
 
-def max_checkpoints() -> int:
-    """Return the cap on checkpoints per training series (``MAX_CHECKPOINTS``, default 1000)."""
-    raw = os.environ.get("MAX_CHECKPOINTS", str(DEFAULT_MAX_CHECKPOINTS))
+def _int_setting(name: str, default: int, minimum: int) -> int:
+    """The integer environment setting ``name`` (``default`` when unset), at least ``minimum``."""
+    raw = os.environ.get(name, "").strip() or str(default)
     try:
         value = int(raw)
     except ValueError as exc:
-        raise ValueError(f"MAX_CHECKPOINTS must be an integer, got {raw!r}") from exc
-    if value < 1:
-        raise ValueError(f"MAX_CHECKPOINTS must be at least 1, got {value}")
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def max_checkpoints() -> int:
+    """Return the cap on checkpoints per training series (``MAX_CHECKPOINTS``, default 1000)."""
+    return _int_setting("MAX_CHECKPOINTS", DEFAULT_MAX_CHECKPOINTS, 1)
+
+
+def redis_result_ttl() -> int:
+    """Return the seconds a result stays in Redis (``REDIS_RESULT_TTL``, default 3600; 0: off)."""
+    return _int_setting("REDIS_RESULT_TTL", DEFAULT_REDIS_RESULT_TTL, 0)
+
+
+def shared_secret(path: Path) -> str:
+    """The secret kept in ``path`` (mode 600), made there first if it does not exist.
+
+    Creation is atomic (a hard link of a complete file): of several processes starting at
+    once the first wins and all read its secret, so every process sharing the data directory
+    has the same one.
+
+    Raises
+    ------
+    OSError
+        The file cannot be made or read.
+    """
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
 
 def quiet_tensorflow() -> None:

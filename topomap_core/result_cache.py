@@ -19,18 +19,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import pickle
-import secrets
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from . import config
+
 LOG = logging.getLogger(__name__)
 
 #: Seconds a result stays in Redis after it was written or read (``REDIS_RESULT_TTL``).
-DEFAULT_TTL_S = 3600
+DEFAULT_TTL_S = config.DEFAULT_REDIS_RESULT_TTL
 #: Results larger than this (pickled) stay on disk only (a whole training series' maps).
 MAX_REDIS_BYTES = 16 * 2**20
 #: After a Redis error, Redis is left alone this long (seconds).
@@ -48,18 +48,6 @@ _DOWN_UNTIL: dict[str, float] = {}  # URL -> monotonic time before which Redis i
 _CLIENTS_LOCK = threading.Lock()
 
 
-def redis_ttl() -> int:
-    """``REDIS_RESULT_TTL`` in seconds (default 3600); 0 keeps results out of Redis."""
-    raw = os.environ.get("REDIS_RESULT_TTL", str(DEFAULT_TTL_S)).strip()
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"REDIS_RESULT_TTL must be whole seconds, got {raw!r}") from exc
-    if value < 0:
-        raise ValueError(f"REDIS_RESULT_TTL must be 0 or more seconds, got {value}")
-    return value
-
-
 def _client(url: str):
     with _CLIENTS_LOCK:
         if url not in _CLIENTS:
@@ -74,20 +62,8 @@ def _client(url: str):
 
 
 def _signing_key(root: Path) -> bytes:
-    """The data directory's HMAC key, made once (atomically: the first process wins)."""
-    path = root / KEY_FILE
-    if not path.exists():
-        tmp = root / f".{KEY_FILE}.{os.getpid()}.{threading.get_ident()}.part"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    return bytes.fromhex(path.read_text().strip())
+    """The data directory's HMAC key for the Redis entries (made by the first process)."""
+    return bytes.fromhex(config.shared_secret(root / KEY_FILE))
 
 
 class ResultCache:
@@ -105,12 +81,12 @@ class ResultCache:
     root : Path
         The data directory (holds the signing key of the Redis entries).
     ttl : int, optional
-        Seconds an entry lives in Redis; default :func:`redis_ttl`. 0: disk only.
+        Seconds an entry lives in Redis; default ``REDIS_RESULT_TTL``. 0: disk only.
     """
 
     def __init__(self, disk, redis_url: str | None, root: Path, ttl: int | None = None):
         self.disk = disk
-        self.ttl = redis_ttl() if ttl is None else int(ttl)
+        self.ttl = config.redis_result_ttl() if ttl is None else int(ttl)
         self.url = redis_url if redis_url and self.ttl > 0 else None
         self.redis = _client(self.url) if self.url else None
         self._root = Path(root)

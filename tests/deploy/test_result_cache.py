@@ -106,5 +106,5 @@ def test_large_results_stay_on_disk_only_and_the_ttl_is_a_setting(redis_store, m
     monkeypatch.setenv("REDIS_RESULT_TTL", "0")
     assert new_store().cache.redis is None  # 0 turns the Redis tier off
     monkeypatch.setenv("REDIS_RESULT_TTL", "soon")
-    with pytest.raises(ValueError, match="REDIS_RESULT_TTL must be whole seconds, got 'soon'"):
+    with pytest.raises(ValueError, match="REDIS_RESULT_TTL must be an integer, got 'soon'"):
         new_store().cache  # noqa: B018 - opening the cache reads the setting
