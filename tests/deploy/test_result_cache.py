@@ -37,6 +37,8 @@ def redis_store(deployment, monkeypatch):
     data_dir = deployment.data_dir()
     service, url = deployment.redis()
     monkeypatch.setenv("REDIS_URL", url)
+    # A port may come round again: forget that an earlier test's Redis went down.
+    monkeypatch.setattr(result_cache, "_DOWN_UNTIL", {})
     monkeypatch.setenv("TOPOMAPS_DATA_DIR", str(data_dir))
     client = redis.Redis.from_url(url)
     return (lambda: Store(data_dir)), client, service, data_dir
