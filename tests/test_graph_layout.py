@@ -31,7 +31,6 @@ def _matrix(X, metric):
 def small_blocks(monkeypatch):
     """Blocks of a few rows, so that every pass crosses block borders."""
     monkeypatch.setattr("topomap_core.ordering.BLOCK_ENTRIES", 7 * 97)
-    monkeypatch.setattr("topomap_core.layouts.graph.BLOCK_ENTRIES", 7 * 97)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])

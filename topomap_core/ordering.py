@@ -63,19 +63,10 @@ def cosine_distances(X: np.ndarray) -> np.ndarray:
         Symmetric, zero diagonal, values in [0, 2].
     """
     X = _check_matrix(X)
-    norms = np.linalg.norm(X, axis=1)
-    zero = norms == 0
-    unit = X / np.where(zero, 1.0, norms)[:, None]
-    D = unit @ unit.T  # cosine similarity, computed in place from here on
-    np.subtract(1.0, D, out=D)
-    # Rounding can leave tiny asymmetries or values just outside [0, 2].
+    ((_, D),) = distance_blocks(X, "cosine", block_rows=len(X))
+    # Rounding can leave tiny asymmetries; the mean of two values in [0, 2] stays there.
     D += D.T
     D *= 0.5
-    np.clip(D, 0.0, 2.0, out=D)
-    if np.any(zero):
-        D[zero, :] = 1.0
-        D[:, zero] = 1.0
-    np.fill_diagonal(D, 0.0)
     return D
 
 
@@ -108,7 +99,10 @@ BLOCK_ENTRIES = 8 * 2**20
 
 
 def distance_blocks(
-    X: np.ndarray, metric: str = "cosine", block_rows: int | None = None
+    X: np.ndarray,
+    metric: str = "cosine",
+    block_rows: int | None = None,
+    n_rows: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """The rows of :func:`pairwise_distances` a block at a time, for matrices too big to hold.
 
@@ -123,6 +117,8 @@ def distance_blocks(
     metric : {"cosine", "euclidean"}, default="cosine"
     block_rows : int, optional
         Rows per block; default: as many as fit in :data:`BLOCK_ENTRIES` entries.
+    n_rows : int, optional
+        Only the first ``n_rows`` rows (their distances to every row); default all.
 
     Yields
     ------
@@ -135,13 +131,14 @@ def distance_blocks(
         raise TopomapError(f"metric {metric!r} is not known; choose one of {', '.join(METRICS)}")
     X = _check_matrix(X)
     n = X.shape[0]
+    last = n if n_rows is None else min(n, n_rows)
     rows = block_rows or max(1, BLOCK_ENTRIES // max(n, 1))
     if metric == "cosine":
         norms = np.linalg.norm(X, axis=1)
         zero = norms == 0
         unit = X / np.where(zero, 1.0, norms)[:, None]
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
+    for start in range(0, last, rows):
+        stop = min(last, start + rows)
         if metric == "cosine":
             D = unit[start:stop] @ unit.T
             np.subtract(1.0, D, out=D)

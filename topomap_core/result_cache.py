@@ -2,7 +2,7 @@
 
 The disk (:mod:`diskcache` under ``<data_dir>/results``) is the cache of record: every result
 is written there first and survives restarts. With a Redis URL, results are also kept in Redis
-for :data:`DEFAULT_TTL_S` seconds (``REDIS_RESULT_TTL``), so the web servers of a deployment
+for ``REDIS_RESULT_TTL`` seconds (default 3600), so the web servers of a deployment
 read a view another host's worker just computed from memory instead of the shared volume;
 a result read from disk is put back into Redis. Redis is an accelerator only: when it is
 down, slow or full, reads and writes go to disk alone, and Redis is not asked again for
@@ -29,8 +29,6 @@ from . import config
 
 LOG = logging.getLogger(__name__)
 
-#: Seconds a result stays in Redis after it was written or read (``REDIS_RESULT_TTL``).
-DEFAULT_TTL_S = config.DEFAULT_REDIS_RESULT_TTL
 #: Results larger than this (pickled) stay on disk only (a whole training series' maps).
 MAX_REDIS_BYTES = 16 * 2**20
 #: After a Redis error, Redis is left alone this long (seconds).
@@ -89,6 +87,11 @@ class ResultCache:
         self.ttl = config.redis_result_ttl() if ttl is None else int(ttl)
         self.url = redis_url if redis_url and self.ttl > 0 else None
         self.redis = _client(self.url) if self.url else None
+        if self.redis is not None:
+            import redis
+
+            # What a failing Redis raises: caught, logged, and the disk serves alone.
+            self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._root = Path(root)
         self._key: bytes | None = None
 
@@ -112,11 +115,9 @@ class ResultCache:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
     def _redis_get(self, key: str) -> Any:
-        import redis
-
         try:
             raw = self.redis.get(PREFIX + key)
-        except (redis.RedisError, OSError) as exc:
+        except self._errors as exc:
             self._failed("a read", exc)
             return _MISSING
         if raw is None or len(raw) <= _TAG_BYTES:
@@ -132,28 +133,14 @@ class ResultCache:
             return _MISSING
 
     def _redis_set(self, key: str, value: Any, expire: float | None) -> None:
-        import redis
-
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         if len(payload) > MAX_REDIS_BYTES:
             return
         ttl = self.ttl if expire is None else max(1, min(self.ttl, int(expire)))
         try:
             self.redis.set(PREFIX + key, self._tag(payload) + payload, ex=ttl)
-        except (redis.RedisError, OSError) as exc:
+        except self._errors as exc:
             self._failed("a write", exc)
-
-    def in_redis(self, key: str) -> bool:
-        """Whether Redis holds ``key`` now (for tests and diagnostics)."""
-        if not self._usable():
-            return False
-        import redis
-
-        try:
-            return bool(self.redis.exists(PREFIX + key))
-        except (redis.RedisError, OSError) as exc:
-            self._failed("a lookup", exc)
-            return False
 
     # -- the cache interface ------------------------------------------------------------
     def get(self, key: str | None, default: Any = None) -> Any:
@@ -185,9 +172,7 @@ class ResultCache:
             del self.disk[key]
         finally:
             if self._usable():
-                import redis
-
                 try:
                     self.redis.delete(PREFIX + key)
-                except (redis.RedisError, OSError) as exc:
+                except self._errors as exc:
                     self._failed("a delete", exc)

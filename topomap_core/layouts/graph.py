@@ -8,7 +8,7 @@ The first version built the whole distance matrix, its upper triangle, index arr
 networkx graph of every edge (2.2 GB and 190 s at 8192 neurons; 10 million edges at 16384).
 Here the distances are computed a block of rows at a time (:func:`distance_blocks`): the
 threshold is the exact ``numpy.quantile`` of the pairs' distances, found by counting them in
-fine bins and sorting only the bin that holds it; edges are collected block by block into a
+fine bins and sorting only the bins that hold it; edges are collected block by block into a
 sparse matrix. ``spring_layout`` picks its energy-based Fruchterman-Reingold from 500 nodes
 on (L-BFGS on an energy whose gradient is the FR forces); :func:`_energy_layout` runs that
 same optimisation (scipy's L-BFGS-B, networkx's start, constants and stopping rule) with the
@@ -25,7 +25,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from ..ordering import BLOCK_ENTRIES, distance_blocks
+from ..ordering import distance_blocks
 from ._base import LayoutProblem
 
 #: ``spring_layout`` switches from its force method to the energy method at this size.
@@ -47,12 +47,17 @@ def _bin(values: np.ndarray, scale: float) -> np.ndarray:
 def pair_quantile(X: np.ndarray, metric: str, q: float) -> float:
     """``numpy.quantile`` (linear method) of the distances of all pairs ``i < j``.
 
-    Computed from blocks of rows in three passes (maximum, bin counts, the bins holding the
-    two order statistics), so memory stays at one block whatever the number of pairs.
+    Computed from blocks of rows in two passes (bin counts, then the bins holding the two
+    order statistics), so memory stays at one block whatever the number of pairs.
     """
     n = X.shape[0]
     m = n * (n - 1) // 2
-    vmax = max(float(block.max()) for _, block in distance_blocks(X, metric))
+    # The bins only need to span every distance: cosine ones lie in [0, 2]; Euclidean ones
+    # are at most twice the largest distance to the centroid (triangle inequality).
+    if metric == "cosine":
+        vmax = 2.0
+    else:
+        vmax = 2.0 * float(np.linalg.norm(X - X.mean(axis=0), axis=1).max())
     scale = N_BINS / vmax if vmax > 0 else 0.0
     counts = np.zeros(N_BINS, dtype=np.int64)
     for start, block in distance_blocks(X, metric):
@@ -80,14 +85,9 @@ def _closest_pair(X: np.ndarray, metric: str, members: np.ndarray, target: np.nd
     """The pair (member, target) at the smallest distance (first one in row-major order)."""
     best = (np.inf, 0, 0)
     sub = X[np.concatenate([members, target])]
-    rows = max(1, min(len(members), BLOCK_ENTRIES // len(sub)))
-    for start, block in distance_blocks(sub, metric, block_rows=rows):
-        stop = min(start + len(block), len(members))
-        if start >= len(members):
-            break
-        part = block[: stop - start, len(members) :]
-        k = int(np.argmin(part))
-        r, c = divmod(k, part.shape[1])
+    for start, block in distance_blocks(sub, metric, n_rows=len(members)):
+        part = block[:, len(members) :]
+        r, c = divmod(int(np.argmin(part)), part.shape[1])
         if part[r, c] < best[0]:
             best = (part[r, c], members[start + r], target[c])
     return int(best[1]), int(best[2])
@@ -108,12 +108,12 @@ def co_activation_graph(X: np.ndarray, metric: str, edge_fraction: float) -> spa
         sparse.coo_array((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False
     )
     if n_comp > 1:
-        sizes = np.bincount(labels, minlength=n_comp)
+        _, firsts, sizes = np.unique(labels, return_index=True, return_counts=True)
         # Largest first, ties by their smallest neuron (as sorting networkx's components).
-        firsts = np.array([np.flatnonzero(labels == c)[0] for c in range(n_comp)])
-        comps = sorted(range(n_comp), key=lambda c: (-sizes[c], firsts[c]))
-        largest = np.flatnonzero(labels == comps[0])
-        links = [_closest_pair(X, metric, np.flatnonzero(labels == c), largest) for c in comps[1:]]
+        comps = np.lexsort((firsts, -sizes))
+        members = np.split(np.argsort(labels, kind="stable"), np.cumsum(sizes)[:-1])
+        largest = members[comps[0]]
+        links = [_closest_pair(X, metric, members[c], largest) for c in comps[1:]]
         i = np.concatenate([i, np.array([a for a, _ in links], dtype=np.int32)])
         j = np.concatenate([j, np.array([b for _, b in links], dtype=np.int32)])
     ones = np.ones(2 * len(i), dtype=np.float32)
@@ -220,11 +220,13 @@ def _energy_layout(
         delta0 = pos.mean(axis=0) - 0.5
         return value + gravity * 0.5 * n * float(delta0 @ delta0), (grad + gravity * delta0).ravel()
 
-    def step(_):
-        problem.report("graph", min(step.done + 1, iterations), iterations)
-        step.done += 1
+    done = 0
 
-    step.done = 0
+    def step(_):
+        nonlocal done
+        done = min(done + 1, iterations)
+        problem.report("graph", done, iterations)
+
     result = minimize(
         cost,
         start.ravel(),

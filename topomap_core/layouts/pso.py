@@ -68,8 +68,9 @@ def global_force_table(X: np.ndarray, metric: str = "cosine") -> np.ndarray:
     """Eq. 1 for every pair of neurons, in float32, without an N x N float64 temporary.
 
     The distances are computed a block of rows at a time, twice (once for their maximum,
-    once for the force), so the peak memory is the float32 table itself: 1 GiB at 16384
-    neurons instead of the 8-10 GiB of the float64 matrix and its temporaries.
+    once for the force), so the peak memory is the float32 table plus one block's
+    temporaries: 1.3 GB at 16384 neurons instead of the 8-10 GiB of the float64 matrix and
+    its temporaries.
 
     Parameters
     ----------
