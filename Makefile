@@ -23,10 +23,16 @@ $(VENV)/.requirements-test: requirements-test.txt $(VENV)/.requirements
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-test.txt
 	touch $@
 
-run: $(VENV)/.requirements
+# The project itself, editable and without dependencies (the lock above pins them): its
+# packages import from anywhere, so no code sets sys.path or PYTHONPATH.
+$(VENV)/.project: pyproject.toml $(VENV)/.requirements
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	touch $@
+
+run: $(VENV)/.project
 	$(BIN)/python app.py
 
-lint: $(VENV)/.requirements-test
+lint: $(VENV)/.requirements-test $(VENV)/.project
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -53,12 +59,12 @@ services-deps:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	fi
 
-format: $(VENV)/.requirements-test
+format: $(VENV)/.requirements-test $(VENV)/.project
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(VENV)/.requirements
+bench: $(VENV)/.project
 	$(BIN)/python benchmarks/bench_layouts.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

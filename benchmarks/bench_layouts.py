@@ -80,8 +80,8 @@ def _warm_up(method: str) -> None:
 
 
 def _quality(nap: np.ndarray, xy: np.ndarray) -> dict:
-    from topomap_core.maps import colour_limit, interpolate_maps
-    from topomap_core.metrics import quality_metrics
+    from topomap_core.profiles.interpolate import colour_limit, interpolate_maps
+    from topomap_core.profiles.metrics import quality_metrics
 
     return quality_metrics(interpolate_maps(xy, nap), colour_limit(nap))
 
@@ -94,7 +94,7 @@ def run_one(method: str, n: int, seed: int = 0, quality: bool = False) -> dict:
     """
     from topomap_core import compute_layout
     from topomap_core.config import quiet_tensorflow
-    from topomap_core.layouts._base import scale_unit
+    from topomap_core.placement._base import scale_unit
 
     quiet_tensorflow()
     nap = make_nap(n)

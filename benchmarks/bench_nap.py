@@ -75,7 +75,7 @@ def run_one(mode: str, n: int, layer: str, batch_size: int) -> dict:
     from topomap_core.config import quiet_tensorflow
 
     quiet_tensorflow()
-    from topomap_core.data import Dataset
+    from topomap_core.io.data import Dataset
     from topomap_core.pipeline import compute_nap_for
 
     model = build_model()

@@ -10,13 +10,12 @@ from typing import Any
 
 from dash import Dash, Input, Output, html, no_update
 
+from callbacks.worker import describe_in_worker
 from layouts.ids import ID
 from topomap_core.config import data_dir as default_data_dir
 from topomap_core.errors import TopomapError
 from topomap_core.pipeline import MapRequest, MapResult
 from topomap_core.store import HASH_RE, Store
-
-from .worker import describe_in_worker
 
 #: Key of the data directory in the Flask config of the app (set by ``app.create_app``).
 DATA_DIR_KEY = "TOPOMAPS_DATA_DIR"

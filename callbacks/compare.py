@@ -24,17 +24,7 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, no_update
 from dash.exceptions import PreventUpdate
 
-from layouts.compare import NO_COMPARISON
-from layouts.controls import model_options
-from layouts.figures import empty_figure
-from layouts.ids import ID
-from layouts.training_figures import compare_figure
-from topomap_core.errors import Cancelled, TopomapError
-from topomap_core.maps import colour_limit
-from topomap_core.store import Store
-from topomap_core.training import CompareRequest, TrainingRequest
-
-from .common import (
+from callbacks.common import (
     SHARED_IDS,
     app_data_dir,
     hide_stored_ref,
@@ -43,9 +33,9 @@ from .common import (
     model_description,
     readable_error,
 )
-from .common import shared_dict as _shared_dict
-from .models import list_layers, upload_model
-from .run import (
+from callbacks.common import shared_dict as _shared_dict
+from callbacks.models import list_layers, upload_model
+from callbacks.run import (
     CANCELLED,
     NOT_COMPUTED,
     ProgressRelay,
@@ -53,8 +43,22 @@ from .run import (
     compute_in_worker,
     log_job,
 )
-from .state import TAB_DEFAULTS, build_compare_request, build_training_request, compare_states
-from .training import COMPUTE_TRAINING, prepare_view
+from callbacks.state import (
+    TAB_DEFAULTS,
+    build_compare_request,
+    build_training_request,
+    compare_states,
+)
+from callbacks.training import COMPUTE_TRAINING, prepare_view
+from layouts.compare import NO_COMPARISON
+from layouts.controls import model_options
+from layouts.figures import empty_figure
+from layouts.ids import ID
+from layouts.training_figures import compare_figure
+from topomap_core.errors import Cancelled, TopomapError
+from topomap_core.profiles.interpolate import colour_limit
+from topomap_core.store import Store
+from topomap_core.training import CompareRequest, TrainingRequest
 
 #: ``compute(request, data_dir, progress) -> None``: fills the store's cache for ``request``.
 Compute = Callable[[CompareRequest, Path, Callable[[str, int, int], None]], None]

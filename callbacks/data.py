@@ -12,12 +12,7 @@ from pathlib import Path
 from dash import Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 
-from layouts.controls import data_options
-from layouts.ids import ID
-from topomap_core.errors import TopomapError
-from topomap_core.store import Store
-
-from .common import (
+from callbacks.common import (
     app_data_dir,
     hide_stored_name,
     hide_stored_ref,
@@ -25,7 +20,11 @@ from .common import (
     model_description,
     readable_error,
 )
-from .models import UploadError, decode_upload
+from callbacks.models import UploadError, decode_upload
+from layouts.controls import data_options
+from layouts.ids import ID
+from topomap_core.errors import TopomapError
+from topomap_core.store import Store
 
 
 @dataclass
@@ -73,7 +72,7 @@ def check_data(
     """
     if not model_ref or not data_ref:
         return "", True
-    from topomap_core.data import check_fits, load_data
+    from topomap_core.io.data import check_fits, load_data
 
     store = Store(data_dir)
     try:

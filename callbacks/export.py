@@ -11,13 +11,12 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
+from callbacks.common import app_data_dir, result_from_store
 from layouts.figures import maps_svg
 from layouts.ids import ID
 from layouts.share import EXPORTS
 from topomap_core.pipeline import MapResult, layout_csv, nap_csv, summary_json
-from topomap_core.render import render_map_grid
-
-from .common import app_data_dir, result_from_store
+from topomap_core.profiles.render import render_map_grid
 
 #: Export button -> (file name suffix, MIME type).
 FORMATS: dict[str, tuple[str, str]] = {

@@ -15,12 +15,7 @@ from typing import Any
 from dash import Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 
-from layouts.controls import layer_options, model_options
-from layouts.ids import ID
-from topomap_core.errors import TopomapError
-from topomap_core.store import Store
-
-from .common import (
+from callbacks.common import (
     app_data_dir,
     hide_stored_name,
     hide_stored_ref,
@@ -28,7 +23,11 @@ from .common import (
     model_description,
     readable_error,
 )
-from .state import DEFAULTS
+from callbacks.state import DEFAULTS
+from layouts.controls import layer_options, model_options
+from layouts.ids import ID
+from topomap_core.errors import TopomapError
+from topomap_core.store import Store
 
 
 class UploadError(TopomapError):

@@ -27,13 +27,8 @@ from typing import Any
 from dash import Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 
-from layouts.ids import ID
-from topomap_core.errors import Cancelled, TopomapError
-from topomap_core.pipeline import MapRequest
-from topomap_core.store import Store
-
-from . import worker
-from .common import (
+from callbacks import worker
+from callbacks.common import (
     CONTROL_IDS,
     app_data_dir,
     controls_dict,
@@ -41,7 +36,11 @@ from .common import (
     job_options,
     readable_error,
 )
-from .state import build_request
+from callbacks.state import build_request
+from layouts.ids import ID
+from topomap_core.errors import Cancelled, TopomapError
+from topomap_core.pipeline import MapRequest
+from topomap_core.store import Store
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

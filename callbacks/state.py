@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from topomap_core.config import max_checkpoints
 from topomap_core.errors import TopomapError
-from topomap_core.groups import DEFAULT_PER_GROUP, GROUP_MODES
-from topomap_core.layouts import LAYOUT_METHODS, available_methods
 from topomap_core.pipeline import MapRequest
+from topomap_core.placement import LAYOUT_METHODS, available_methods
+from topomap_core.profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES
 from topomap_core.store import DEMO_DATA, DEMO_MODELS, HASH_RE
 from topomap_core.training import DEMO_CHECKPOINTS, CompareRequest, TrainingRequest
 

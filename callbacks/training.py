@@ -25,15 +25,7 @@ from typing import Any
 from dash import Dash, Input, Output, Patch, State, no_update
 from dash.exceptions import PreventUpdate
 
-from layouts.controls import model_options
-from layouts.ids import ID
-from layouts.training import checkpoint_options
-from layouts.training_figures import encode_maps
-from topomap_core.errors import Cancelled, TopomapError
-from topomap_core.store import Store
-from topomap_core.training import DEMO_CHECKPOINTS, TrainingRequest, TrainingResult
-
-from .common import (
+from callbacks.common import (
     SHARED_IDS,
     app_data_dir,
     hide_stored_name,
@@ -44,8 +36,8 @@ from .common import (
     series_description,
     shared_dict,
 )
-from .models import LayerChoice, UploadError, decode_upload, default_layer
-from .run import (
+from callbacks.models import LayerChoice, UploadError, decode_upload, default_layer
+from callbacks.run import (
     CANCELLED,
     NOT_COMPUTED,
     ProgressRelay,
@@ -53,7 +45,14 @@ from .run import (
     compute_in_worker,
     log_job,
 )
-from .state import TAB_DEFAULTS, build_training_request
+from callbacks.state import TAB_DEFAULTS, build_training_request
+from layouts.controls import model_options
+from layouts.ids import ID
+from layouts.training import checkpoint_options
+from layouts.training_figures import encode_maps
+from topomap_core.errors import Cancelled, TopomapError
+from topomap_core.store import Store
+from topomap_core.training import DEMO_CHECKPOINTS, TrainingRequest, TrainingResult
 
 LOG = logging.getLogger(__name__)
 

@@ -17,13 +17,12 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
+from callbacks.common import app_data_dir
+from callbacks.training import training_result
 from layouts.ids import ID
 from layouts.training import TRAINING_EXPORTS
 from topomap_core.store import Store
 from topomap_core.training import TrainingResult, change_csv, render_frames, save_gif, save_mp4
-
-from .common import app_data_dir
-from .training import training_result
 
 #: Export button -> (file name suffix, MIME type).
 FORMATS: dict[str, tuple[str, str]] = {

@@ -16,14 +16,13 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, no_update
 from dash.exceptions import PreventUpdate
 
+from callbacks.common import app_data_dir
+from callbacks.state import coerce_int
+from callbacks.training import frame
 from layouts import training_figures as tf
 from layouts.figures import empty_figure
 from layouts.ids import ID
 from layouts.training import NO_TRAINING, TRAINING_EXPORTS
-
-from .common import app_data_dir
-from .state import coerce_int
-from .training import frame
 
 GONE = "The stored result is gone: press Run again."
 

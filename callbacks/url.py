@@ -22,10 +22,7 @@ from urllib.parse import urlsplit
 from dash import Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
-from layouts.ids import ID
-from topomap_core.store import Store
-
-from .common import (
+from callbacks.common import (
     CONTROL_IDS,
     CONTROL_ORDER,
     TAB_IDS,
@@ -34,7 +31,9 @@ from .common import (
     controls_dict,
     tab_dict,
 )
-from .state import ParsedQuery, parse_query, share_link, to_query
+from callbacks.state import ParsedQuery, parse_query, share_link, to_query
+from layouts.ids import ID
+from topomap_core.store import Store
 
 #: The tab values the link sets directly (the slider's state waits in TRAIN_LINK instead).
 LINKED_TABS: tuple[tuple[str, str], ...] = tuple(

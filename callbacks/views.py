@@ -14,11 +14,10 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 
+from callbacks.common import app_data_dir, readable_error, result_from_store
 from layouts import figures
 from layouts.ids import ID
 from layouts.views import NO_RESULT, metrics_table
-
-from .common import app_data_dir, readable_error, result_from_store
 
 
 @dataclass

@@ -174,7 +174,7 @@ def describe_series(store: Any, checkpoints: str, base_model: str | None) -> dic
     The states of a series share one architecture, so the last one describes them all; the
     demo series is trained here on first use.
     """
-    from topomap_core.models import input_shape, list_layers
+    from topomap_core.io.models import input_shape, list_layers
     from topomap_core.training import open_series
 
     with open_series(checkpoints, base_model, store=store) as series:

@@ -8,11 +8,10 @@ from __future__ import annotations
 from dash import dcc, html
 
 from callbacks.state import TAB_DEFAULTS
-
-from .controls import model_options
-from .figures import empty_figure
-from .ids import ID
-from .training import run_block
+from layouts.controls import model_options
+from layouts.figures import empty_figure
+from layouts.ids import ID
+from layouts.training import run_block
 
 NO_COMPARISON = "No comparison yet: choose what to compare, then press Compare."
 

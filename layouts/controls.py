@@ -12,9 +12,8 @@ from typing import Any
 from dash import dcc, html
 
 from callbacks.state import DEFAULTS, MAX_PER_GROUP, MAX_RANDOM_GROUPS, MAX_SEED
-from topomap_core.layouts import LAYOUT_METHODS
-
-from .ids import ID
+from layouts.ids import ID
+from topomap_core.placement import LAYOUT_METHODS
 
 DEMO_MODEL_LABELS = {
     "demo:digits-mlp": "Demo: digits MLP (dense layers)",

@@ -19,10 +19,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from topomap_core.maps import BWR_STOPS
-from topomap_core.ordering import dendrogram_segments
 from topomap_core.pipeline import MapResult
-from topomap_core.render import render_single_map
+from topomap_core.profiles.interpolate import BWR_STOPS
+from topomap_core.profiles.ordering import dendrogram_segments
+from topomap_core.profiles.render import render_single_map
 
 #: The maps' diverging blue-white-red scale, from the library's stops.
 COLORSCALE: list[list[Any]] = [[pos, f"rgb({r},{g},{b})"] for pos, (r, g, b) in BWR_STOPS]

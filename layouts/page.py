@@ -11,10 +11,9 @@ from pathlib import Path
 
 from dash import dcc, html
 
+from layouts import compare, controls, share, training, views
+from layouts.ids import ID
 from topomap_core.store import Store
-
-from . import compare, controls, share, training, views
-from .ids import ID
 
 
 def build(data_dir: str | Path | None = None) -> html.Div:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from .ids import ID
+from layouts.ids import ID
 
 #: (id, button text, tooltip) of every export button.
 EXPORTS: tuple[tuple[str, str, str], ...] = (

@@ -13,10 +13,9 @@ from typing import Any
 from dash import dcc, html
 
 from callbacks.state import TAB_DEFAULTS
-
-from .controls import model_options
-from .figures import empty_figure
-from .ids import ID
+from layouts.controls import model_options
+from layouts.figures import empty_figure
+from layouts.ids import ID
 
 DEMO_CHECKPOINT_LABELS = {
     "demo:digits-mlp-training": "Demo: digits MLP, one epoch, saved after every batch",

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from dash import Patch
 from plotly.subplots import make_subplots
 
-from .figures import (
+from layouts.figures import (
     ACCENT,
     MUTED,
     TEXT,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from .figures import empty_figure
-from .ids import ID
+from layouts.figures import empty_figure
+from layouts.ids import ID
 
 NO_RESULT = "No maps yet: choose a model, data and layer, then press Run."
 

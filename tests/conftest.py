@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-# Make the repository importable when pytest is run as a script (it only adds tests/).
-_ROOT = Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from topomap_core import config  # noqa: E402
+from topomap_core import config
 
 config.quiet_tensorflow()
 
@@ -152,7 +146,7 @@ def demo_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_mlp(demo_dir):
     """The trained ``demo:digits-mlp`` model (trained once per session)."""
-    from topomap_core.demo import load_demo_model
+    from topomap_core.io.demo import load_demo_model
 
     return load_demo_model("digits-mlp")
 
@@ -160,6 +154,6 @@ def digits_mlp(demo_dir):
 @pytest.fixture(scope="session")
 def digits_cnn(demo_dir):
     """The trained ``demo:digits-cnn`` model (trained once per session)."""
-    from topomap_core.demo import load_demo_model
+    from topomap_core.io.demo import load_demo_model
 
     return load_demo_model("digits-cnn")

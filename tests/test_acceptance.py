@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from topomap_core import compute_layout
-from topomap_core.data import load_data
-from topomap_core.ordering import closest_group
+from topomap_core.io.data import load_data
 from topomap_core.pipeline import build_maps, compute_nap_for
+from topomap_core.profiles.ordering import closest_group
 
 
 def test_annotation_error_1_wrong_is_closest_to_0_correct(digits_mlp):

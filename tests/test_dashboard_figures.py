@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import pytest
 
 from layouts import figures
-from topomap_core.maps import BWR_STOPS
 from topomap_core.pipeline import MapRequest
+from topomap_core.profiles.interpolate import BWR_STOPS
 from topomap_core.store import Store
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -16,8 +16,8 @@ from callbacks.state import (
     to_query,
 )
 from topomap_core.errors import TopomapError
-from topomap_core.layouts import available_methods
 from topomap_core.pipeline import MapRequest
+from topomap_core.placement import available_methods
 
 HEX = "ab" * 32
 

@@ -1,4 +1,4 @@
-"""Tests for topomap_core.data: demo digits, .npz and image .zip reading, fit checks."""
+"""Tests for topomap_core.io.data: demo digits, .npz and image .zip reading, fit checks."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from topomap_core import data
-from topomap_core.data import Dataset, check_fits, load_data
+from topomap_core.io import data
 from topomap_core.errors import DataError
+from topomap_core.io.data import Dataset, check_fits, load_data
 
 
 def _png(color, size=(5, 4), mode="RGB") -> bytes:

@@ -1,4 +1,4 @@
-"""Tests for topomap_core.demo: deterministic training, storage and reloading."""
+"""Tests for topomap_core.io.demo: deterministic training, storage and reloading."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from topomap_core import demo, models
-from topomap_core.data import digits_split
+from topomap_core.io import demo, models
 from topomap_core.errors import ModelLoadError
+from topomap_core.io.data import digits_split
 
 
 @pytest.fixture(scope="module")

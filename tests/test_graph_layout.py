@@ -9,9 +9,9 @@ import pytest
 from scipy import sparse
 
 from topomap_core import Cancelled, compute_layout
-from topomap_core.layouts import graph
-from topomap_core.layouts._base import LayoutProblem, scale_unit
-from topomap_core.ordering import distance_blocks
+from topomap_core.distances import distance_blocks
+from topomap_core.placement import graph
+from topomap_core.placement._base import LayoutProblem, scale_unit
 
 
 def _nap_columns(n: int, seed: int = 0, dead: int = 4) -> np.ndarray:
@@ -30,7 +30,7 @@ def _matrix(X, metric):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of a few rows, so that every pass crosses block borders."""
-    monkeypatch.setattr("topomap_core.ordering.BLOCK_ENTRIES", 7 * 97)
+    monkeypatch.setattr("topomap_core.distances.BLOCK_ENTRIES", 7 * 97)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from topomap_core import Cancelled, available_methods, compute_layout, get_method
-from topomap_core.layouts import LAYOUT_METHODS
-from topomap_core.layouts.pso import global_force, global_force_table, weight_schedule
-from topomap_core.ordering import pairwise_distances
+from topomap_core.distances import pairwise_distances
+from topomap_core.placement import LAYOUT_METHODS
+from topomap_core.placement.pso import global_force, global_force_table, weight_schedule
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def test_global_force_table_is_eq1_in_float32(metric, clustered_nap, monkeypatch
     nap, _ = clustered_nap
     X = np.ascontiguousarray(nap.T)
     expected = global_force(pairwise_distances(X, metric))
-    monkeypatch.setattr("topomap_core.ordering.BLOCK_ENTRIES", 7 * 60)  # blocks of 7 rows
+    monkeypatch.setattr("topomap_core.distances.BLOCK_ENTRIES", 7 * 60)  # blocks of 7 rows
     table = global_force_table(X, metric)
     assert table.dtype == np.float32 and table.flags.c_contiguous
     np.testing.assert_allclose(table, expected, rtol=1e-6, atol=1e-6)
@@ -190,8 +190,8 @@ def test_compiled_som_is_minisoms_algorithm(n_neurons, n_features):
     """The compiled SOM puts every neuron in the cell MiniSom itself picks (same seed)."""
     from minisom import MiniSom
 
-    from topomap_core.layouts._base import LayoutProblem
-    from topomap_core.layouts.som import initial_weights, som_layout
+    from topomap_core.placement._base import LayoutProblem
+    from topomap_core.placement.som import initial_weights, som_layout
 
     X = np.random.RandomState(5).normal(size=(n_neurons, n_features))
     X[0] = 0.0

@@ -1,4 +1,4 @@
-"""Tests for topomap_core.maps: interpolation over a layout and the bwr colouring (paper 3.3)."""
+"""Tests for topomap_core.profiles.interpolate: interpolation over a layout and the bwr colouring (paper 3.3)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import griddata
 
-from topomap_core.maps import (
+from topomap_core.profiles.interpolate import (
     colour_limit,
     interpolate_maps,
     scatter_colours,

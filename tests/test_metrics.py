@@ -1,4 +1,4 @@
-"""Tests for topomap_core.metrics on synthetic images with known answers (paper 4.2)."""
+"""Tests for topomap_core.profiles.metrics on synthetic images with known answers (paper 4.2)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from topomap_core.maps import to_rgb
-from topomap_core.metrics import (
+from topomap_core.profiles.interpolate import to_rgb
+from topomap_core.profiles.metrics import (
     BLUR_RADII,
     RESIZE_SIZES,
     blur_mse_auc,

@@ -1,4 +1,4 @@
-"""Tests for topomap_core.models: safe loading, layer listing and activations."""
+"""Tests for topomap_core.io.models: safe loading, layer listing and activations."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from topomap_core import models
+from topomap_core.io import models
 from topomap_core.errors import (
     Cancelled,
     DataError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from topomap_core.nap import NapAccumulator, nap_from_activations
+from topomap_core.profiles.nap import NapAccumulator, nap_from_activations
 
 
 def test_dense_nap_is_group_mean_minus_mean_over_groups():

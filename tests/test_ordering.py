@@ -1,4 +1,4 @@
-"""Tests for topomap_core.ordering: distances, dendrogram order of groups, dendrogram lines."""
+"""Tests for topomap_core.profiles.ordering: distances, dendrogram order of groups, dendrogram lines."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import pytest
 from scipy.cluster.hierarchy import dendrogram
 from scipy.spatial.distance import cdist, pdist, squareform
 
-from topomap_core.ordering import (
+from topomap_core.distances import cosine_distances, distance_blocks, pairwise_distances
+from topomap_core.profiles.ordering import (
     GroupOrder,
     closest_group,
-    cosine_distances,
     dendrogram_segments,
-    distance_blocks,
     order_groups,
-    pairwise_distances,
 )
 
 

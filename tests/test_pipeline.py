@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from topomap_core import compute_layout
-from topomap_core.data import load_data
+from topomap_core.io.data import load_data
 from topomap_core.pipeline import MapRequest, build_maps, compute_nap_for, run_map
 
 
@@ -21,7 +21,7 @@ def test_conv_nap_equals_direct_group_means(digits_cnn, batch_size):
     assert nap.values.shape == (10, 128)
 
     # Recompute directly: same seeded groups, whole-array activations, plain means.
-    from topomap_core.groups import make_groups
+    from topomap_core.profiles.groups import make_groups
 
     grouping = make_groups("label", labels=data.y, per_group=30, random_state=2)
     extractor = keras.Model(digits_cnn.inputs, digits_cnn.get_layer("conv1").output)
@@ -50,7 +50,7 @@ def test_run_map_reports_timings_and_empty_groups(demo_dir):
 
 
 def test_activations_by_index_without_predictions(digits_mlp):
-    from topomap_core.models import iter_activations
+    from topomap_core.io.models import iter_activations
 
     x = load_data("demo:digits").x
     idx = np.array([5, 3, 400, 7, 9, 11, 2])

@@ -1,4 +1,4 @@
-"""Tests for topomap_core.render: the Pillow map grid and single-map images."""
+"""Tests for topomap_core.profiles.render: the Pillow map grid and single-map images."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from topomap_core.maps import to_rgb
-from topomap_core.render import (
+from topomap_core.profiles.interpolate import to_rgb
+from topomap_core.profiles.render import (
     map_grid_geometry,
     render_map_grid,
     render_single_map,

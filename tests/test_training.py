@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from topomap_core.cli import main
-from topomap_core.data import load_data
 from topomap_core.errors import Cancelled, CheckpointError, ModelRefusedError
-from topomap_core.models import load_model
+from topomap_core.io.data import load_data
+from topomap_core.io.models import load_model
 from topomap_core.pipeline import build_maps, compute_nap_for
 from topomap_core.store import Store
 from topomap_core.training import (

@@ -20,12 +20,12 @@ from .errors import (
     ModelRefusedError,
     TopomapError,
 )
-from .groups import GROUP_MODES, Grouping, make_groups
-from .layouts import LAYOUT_METHODS, LayoutMethod, available_methods, compute_layout, get_method
-from .maps import colour_limit, interpolate_maps
-from .metrics import quality_metrics
-from .nap import NAP, NapAccumulator, nap_from_activations
-from .ordering import GroupOrder, order_groups
+from .placement import LAYOUT_METHODS, LayoutMethod, available_methods, compute_layout, get_method
+from .profiles.groups import GROUP_MODES, Grouping, make_groups
+from .profiles.interpolate import colour_limit, interpolate_maps
+from .profiles.metrics import quality_metrics
+from .profiles.nap import NAP, NapAccumulator, nap_from_activations
+from .profiles.ordering import GroupOrder, order_groups
 
 __version__ = "0.1.0"
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from .config import quiet_tensorflow
 from .errors import Cancelled
-from .groups import DEFAULT_PER_GROUP, GROUP_MODES
-from .nap import PROFILES
+from .profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES
+from .profiles.nap import PROFILES
 
 PROG = "python -m topomap_core"
 
@@ -43,7 +43,7 @@ def _progress_printer(stream):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .layouts import available_methods
+    from .placement import available_methods
 
     parser = _Parser(prog=PROG, description="Topographic activation maps of Keras models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -129,7 +129,7 @@ def _add_map_options(p: argparse.ArgumentParser, methods: list[str]) -> None:
 
 
 def _cmd_layers(args) -> int:
-    from .models import list_layers, load_model
+    from .io.models import list_layers, load_model
 
     model = load_model(args.model)
     rows = [json.dumps(info.to_dict()) for info in list_layers(model)]
@@ -138,7 +138,7 @@ def _cmd_layers(args) -> int:
 
 
 def _cmd_methods(args) -> int:
-    from .layouts import LAYOUT_METHODS
+    from .placement import LAYOUT_METHODS
 
     for m in LAYOUT_METHODS.values():
         print(f"{m.name:10s} {m.summary}")
@@ -146,9 +146,9 @@ def _cmd_methods(args) -> int:
 
 
 def _cmd_map(args) -> int:
-    from .groups import GROUP_MODES
-    from .layouts import get_method
     from .pipeline import MapRequest, run_map, write_outputs
+    from .placement import get_method
+    from .profiles.groups import GROUP_MODES
 
     # Validate the cheap arguments before loading TensorFlow and the model.
     method = get_method(args.method).name
@@ -182,7 +182,7 @@ def _cmd_map(args) -> int:
 
 
 def _map_params(args) -> dict:
-    from .layouts import get_method
+    from .placement import get_method
 
     # Validate the cheap arguments before loading TensorFlow and any model.
     if args.groups not in GROUP_MODES:

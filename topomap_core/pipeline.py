@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .groups import DEFAULT_PER_GROUP, make_groups
-from .layouts import ProgressCallback, compute_layout
-from .maps import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
-from .metrics import quality_metrics
-from .nap import NAP, NapAccumulator
-from .ordering import GroupOrder, order_groups
+from .placement import ProgressCallback, compute_layout
+from .profiles.groups import DEFAULT_PER_GROUP, make_groups
+from .profiles.interpolate import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
+from .profiles.metrics import quality_metrics
+from .profiles.nap import NAP, NapAccumulator
+from .profiles.ordering import GroupOrder, order_groups
 
 if TYPE_CHECKING:
     from .training import CompareResult, TrainingResult
@@ -106,19 +106,19 @@ def compute_nap_for(
     Parameters
     ----------
     model : keras.Model
-    dataset : topomap_core.data.Dataset
+    dataset : topomap_core.io.data.Dataset
     layer : str
         Layer name or nested path (``"backbone/conv2"``).
     groups : {"label", "label+correctness", "column"}
     random_groups, per_group, seed
-        See :func:`topomap_core.groups.make_groups`.
+        See :func:`topomap_core.profiles.groups.make_groups`.
     progress : callable, optional
         Called with stages ``"predictions"`` and ``"activations"``.
     timings : dict, optional
         Filled with the seconds spent per stage.
     """
-    from .data import check_fits
-    from .models import get_layer, input_shape, iter_activations, predict
+    from .io.data import check_fits
+    from .io.models import get_layer, input_shape, iter_activations, predict
 
     timings = {} if timings is None else timings
     get_layer(model, layer)  # fail on an unknown layer before any work
@@ -219,11 +219,11 @@ def load_inputs(model_source, data_source, timings: dict | None = None):
     Parameters
     ----------
     model_source, data_source : str or Path
-        Specs as accepted by :func:`topomap_core.models.load_model` and
-        :func:`topomap_core.data.load_data`.
+        Specs as accepted by :func:`topomap_core.io.models.load_model` and
+        :func:`topomap_core.io.data.load_data`.
     """
-    from .data import load_data
-    from .models import input_shape, load_model
+    from .io.data import load_data
+    from .io.models import input_shape, load_model
 
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
@@ -306,7 +306,7 @@ def write_outputs(result: MapResult, out_dir: str | Path) -> dict[str, Path]:
     dict
         File role -> path written.
     """
-    from .render import save_map_grid
+    from .profiles.render import save_map_grid
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

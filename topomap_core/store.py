@@ -30,9 +30,9 @@ from typing import Any
 from . import config
 from .config import check_size, data_dir
 from .errors import CheckpointError, DataError, ModelLoadError, TopomapError
-from .layouts import ProgressCallback
-from .nap import NAP
 from .pipeline import MapRequest, MapResult, compute_view, nap_for_request
+from .placement import ProgressCallback
+from .profiles.nap import NAP
 from .result_cache import ResultCache
 from .training import DEMO_CHECKPOINTS, TRAINING_CACHE_VERSION
 
@@ -74,7 +74,7 @@ def _file_digest(path: Path) -> str:
 def demo_model_file(ref: str) -> Path:
     """Where demo model ``ref`` (``"demo:digits-mlp"``) is stored once trained.
 
-    The same path as :func:`topomap_core.demo.demo_model_path`, computed without importing
+    The same path as :func:`topomap_core.io.demo.demo_model_path`, computed without importing
     Keras and without training anything.
     """
     return config.data_dir() / "demo-models" / f"{ref.removeprefix('demo:')}.keras"
@@ -86,7 +86,7 @@ def describe_model(source: str | Path) -> dict[str, Any]:
     Parameters
     ----------
     source : str or Path
-        What :func:`topomap_core.models.load_model` accepts (a demo spec or a model file).
+        What :func:`topomap_core.io.models.load_model` accepts (a demo spec or a model file).
 
     Returns
     -------
@@ -94,7 +94,7 @@ def describe_model(source: str | Path) -> dict[str, Any]:
         ``layers``: ``LayerInfo.to_dict()`` of every mappable layer; ``input_shape``: the
         input shape without the batch axis as a list (``None`` for a free dimension).
     """
-    from .models import input_shape, list_layers, load_model
+    from .io.models import input_shape, list_layers, load_model
 
     model = load_model(source)
     return {
@@ -174,7 +174,7 @@ class Store:
             For an empty, oversized, unknown-format or refused model; a refused
             file is not kept.
         """
-        from .models import inspect_model_file
+        from .io.models import inspect_model_file
 
         digest = self._add(content, filename, self.models_dir, MODEL_SUFFIXES, "model")
         path = self._find(self.models_dir, digest)
@@ -218,11 +218,11 @@ class Store:
             raise error(f"{what} {ref[:12]}... is not in the {what} store") from None
 
     def model_source(self, ref: str) -> str | Path:
-        """What :func:`topomap_core.models.load_model` should open for a model reference."""
+        """What :func:`topomap_core.io.models.load_model` should open for a model reference."""
         return self._source(ref, DEMO_MODELS, self.models_dir, ModelLoadError, "model")
 
     def data_source(self, ref: str) -> str | Path:
-        """What :func:`topomap_core.data.load_data` should open for a data reference."""
+        """What :func:`topomap_core.io.data.load_data` should open for a data reference."""
         return self._source(ref, DEMO_DATA, self.data_dir, DataError, "data")
 
     def _list(self, folder: Path) -> list[dict]:
@@ -259,11 +259,11 @@ class Store:
             # A demo model is identified by the stored file, so retraining invalidates results.
             path = demo_model_file(ref)
             if ref not in DEMO_MODELS or not path.is_file():
-                from .demo import demo_model_path  # trains it (or names the valid demos)
+                from .io.demo import demo_model_path  # trains it (or names the valid demos)
 
                 path = demo_model_path(ref.removeprefix("demo:"))
             return "demo:" + _file_digest(path)
-        from .data import dataset_hash
+        from .io.data import dataset_hash
 
         return dataset_hash(ref)
 

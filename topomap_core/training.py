@@ -38,12 +38,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config
+from .distances import METRICS
 from .errors import Cancelled, CheckpointError, DataError, LayerNotFoundError, TopomapError
-from .groups import DEFAULT_PER_GROUP, GROUP_MODES
-from .layouts import METRICS, ProgressCallback, compute_layout, get_method
-from .maps import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
-from .nap import NAP, PROFILES
-from .ordering import order_groups
+from .placement import ProgressCallback, compute_layout, get_method
+from .profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES
+from .profiles.interpolate import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
+from .profiles.nap import NAP, PROFILES
+from .profiles.ordering import order_groups
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -160,7 +161,7 @@ class Checkpoint:
 
 
 def _report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
-    # The library's convention (topomap_core.layouts): a callback returning True cancels.
+    # The library's convention (topomap_core.placement): a callback returning True cancels.
     if progress is not None and progress(stage, done, total):
         raise Cancelled(f"{stage} cancelled at {done} of {total}")
 
@@ -216,12 +217,12 @@ def scan_checkpoint_zip(zf: zipfile.ZipFile, label: str) -> list[tuple[zipfile.Z
     Raises
     ------
     CheckpointError
-        Unsafe paths or a possible zip bomb (the checks of :mod:`topomap_core.data`), no
+        Unsafe paths or a possible zip bomb (the checks of :mod:`topomap_core.io.data`), no
         checkpoints, a member that is neither ``.keras`` nor ``.weights.h5``, mixed kinds,
         a name without a number, two members with the same number, or more than
         ``MAX_CHECKPOINTS`` members.
     """
-    from .data import _check_zip
+    from .io.data import _check_zip
 
     try:
         infos = _check_zip(zf, label, _CHECKPOINT_EXPANSION * config.max_upload_bytes())
@@ -296,7 +297,7 @@ def _check_series_path(path: Path) -> None:
 
 def _base_path(base_model: str | Path) -> Path:
     if isinstance(base_model, str) and base_model.startswith("demo:"):
-        from .demo import demo_model_path
+        from .io.demo import demo_model_path
 
         return demo_model_path(base_model.removeprefix("demo:"))
     return Path(base_model)
@@ -358,7 +359,7 @@ class CheckpointSeries:
         demo: bool = False,
         allow_missing_base: bool = False,
     ):
-        from .models import inspect_model_file
+        from .io.models import inspect_model_file
 
         label = path.name
         _check_series_path(path)
@@ -379,7 +380,7 @@ class CheckpointSeries:
                             "architecture they fill (--base-model, or pick a model)"
                         )
                     self._base = _base_path(base_model)
-                    from .models import _check_model_path
+                    from .io.models import _check_model_path
 
                     _check_model_path(self._base)
                     self.base_digest = _file_digest(self._base)
@@ -397,7 +398,7 @@ class CheckpointSeries:
             raise
 
     def _extract(self, zf: zipfile.ZipFile, members, label: str, demo: bool) -> None:
-        from .data import _read_member
+        from .io.data import _read_member
 
         folder = Path(self._tmp.name)
         for index, (info, kind, step) in enumerate(members):
@@ -431,7 +432,7 @@ class CheckpointSeries:
         ModelRefusedError, ModelLoadError
             A ``.keras`` member that is unsafe or unreadable (the message names it).
         """
-        from .models import load_model
+        from .io.models import load_model
 
         ckpt = self.checkpoints[i]
         file = self._files[i]
@@ -450,7 +451,7 @@ class CheckpointSeries:
         return self._model
 
     def _load_weights(self, model, ckpt: Checkpoint, file: Path) -> None:
-        from .models import _one_line
+        from .io.models import _one_line
 
         try:
             shapes = _h5_shapes(file)
@@ -547,8 +548,8 @@ def _train_demo_series(folder: Path, progress: ProgressCallback | None) -> None:
     import keras
     import tensorflow as tf
 
-    from .data import digits_split
-    from .demo import _TRAINING, _build
+    from .io.data import digits_split
+    from .io.demo import _TRAINING, _build
 
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
@@ -592,7 +593,7 @@ def demo_checkpoints(
 ) -> Path:
     """Return the demo series' archive, training it on first use.
 
-    ``digits-mlp`` (the architecture of :mod:`topomap_core.demo`, freshly initialised with
+    ``digits-mlp`` (the architecture of :mod:`topomap_core.io.demo`, freshly initialised with
     seed 0 and TensorFlow op determinism) is trained for one epoch on the 1257 training
     digits with batch size :data:`DEMO_BATCH_SIZE`, and its weights are saved after every
     batch: 79 files ``batch_0001.weights.h5`` ... ``batch_0079.weights.h5``.
@@ -689,7 +690,7 @@ def _accuracy(model, dataset, batch_size: int = 256) -> float | None:
     The model is called eagerly: wrapping it for ``predict_on_batch`` would trace a new
     graph for every state, which costs more than the prediction itself here.
     """
-    from .groups import predicted_labels
+    from .profiles.groups import predicted_labels
 
     if dataset.y is None or dataset.n_examples == 0:
         return None
@@ -905,8 +906,8 @@ def run_training(
     -------
     TrainingResult
     """
-    from .data import dataset_hash, load_data
-    from .models import input_shape
+    from .io.data import dataset_hash, load_data
+    from .io.models import input_shape
     from .pipeline import compute_nap_for
 
     request = _check_common(request)
@@ -1052,14 +1053,14 @@ def render_frames(result: TrainingResult, size: int = 2) -> list[Image.Image]:
     result : TrainingResult
     size : int, default=2
         Integer enlargement of each map (``scale`` of
-        :func:`topomap_core.render.render_map_grid`), 1 to 8.
+        :func:`topomap_core.profiles.render.render_map_grid`), 1 to 8.
 
     Returns
     -------
     list of PIL.Image.Image
         RGB, all the same size, on the shared colour limit ``result.vmax``.
     """
-    from .render import render_map_grid
+    from .profiles.render import render_map_grid
 
     scale = check_size(size)
     return [
@@ -1094,7 +1095,7 @@ def _gif_palette() -> tuple[np.ndarray, np.ndarray]:
     """
     from scipy.spatial import cKDTree
 
-    from .maps import to_rgb
+    from .profiles.interpolate import to_rgb
 
     greys = np.linspace(0, 255, 24)
     ramp = to_rgb(np.linspace(-1.0, 1.0, 256 - len(greys) - 1), 1.0).reshape(-1, 3)
@@ -1363,8 +1364,8 @@ def _compare_naps(request: CompareRequest, layer_b: str, progress, store, timing
         nap_b = store.nap(map_request(request.model_b, layer_b), progress, timings)
         return nap_a, nap_b
 
-    from .data import check_fits, load_data
-    from .models import get_layer, input_shape, load_model
+    from .io.data import check_fits, load_data
+    from .io.models import get_layer, input_shape, load_model
     from .pipeline import compute_nap_for
 
     t0 = time.perf_counter()
@@ -1487,7 +1488,7 @@ def write_compare_outputs(result: CompareResult, out_dir: str | Path) -> dict[st
         File role -> path written.
     """
     from .pipeline import layout_csv
-    from .render import save_map_grid
+    from .profiles.render import save_map_grid
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

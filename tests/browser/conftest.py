@@ -166,7 +166,7 @@ def _trained_demo_models() -> Path:
         root = Path(tempfile.mkdtemp(prefix="topomaps-demo-seed-"))
         atexit.register(shutil.rmtree, root, True)
         subprocess.run(
-            [sys.executable, "-c", "from topomap_core.demo import demo_model_path as p; "
+            [sys.executable, "-c", "from topomap_core.io.demo import demo_model_path as p; "
              "p('digits-mlp')"],
             cwd=REPO_ROOT,
             env={**os.environ, "TOPOMAPS_DATA_DIR": str(root), "PYTHONPATH": str(REPO_ROOT)},

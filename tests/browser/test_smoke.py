@@ -6,8 +6,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from layouts.ids import ID
-
-from .conftest import wait_for
+from tests.browser.conftest import wait_for
 
 
 def test_page_renders_with_run_button(app_server, browser):

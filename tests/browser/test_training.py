@@ -8,8 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from layouts.ids import ID
-
-from .conftest import wait_for, wait_text
+from tests.browser.conftest import wait_for, wait_text
 
 RUN_TIMEOUT = 300
 

@@ -12,8 +12,7 @@ from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 
 from layouts.ids import ID
-
-from .conftest import upload_file, wait_for, wait_text
+from tests.browser.conftest import upload_file, wait_for, wait_text
 
 RUN_TIMEOUT = 300
 

@@ -14,9 +14,7 @@ import time
 import redis
 
 from layouts.ids import ID
-from topomap_core.result_cache import PREFIX
-
-from .conftest import (
+from tests.deploy.conftest import (
     REPO_ROOT,
     click_run,
     compose,
@@ -29,6 +27,7 @@ from .conftest import (
     wait_for,
     wait_text,
 )
+from topomap_core.result_cache import PREFIX
 
 RUN_TIMEOUT = 300
 FAST_VIEW = {"model": "demo:digits-mlp", "layer": "dense", "method": "PCA_PSO", "per_group": 50}

@@ -13,8 +13,7 @@ import psutil
 from selenium.webdriver.common.by import By
 
 from layouts.ids import ID
-
-from .conftest import (
+from tests.deploy.conftest import (
     click_run,
     compute_processes,
     heatmaps,

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from .conftest import (
+from tests.deploy.conftest import (
     REPO_ROOT,
     compose,
     dockerfile,

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from security_support import REPO_ROOT, as_upload
 
-import topomap_core.models
+import topomap_core.io.models
 from callbacks import data as data_cb
 from callbacks import models as models_cb
 from callbacks import worker
-from topomap_core import demo
+from topomap_core.io import demo
 from topomap_core.errors import ModelLoadError, TopomapError
 from topomap_core.store import Store, demo_model_file
 
@@ -59,7 +59,7 @@ def no_model_loading(monkeypatch):
 
         return loader
 
-    monkeypatch.setattr(topomap_core.models, "load_model", refuse("topomap_core.models"))
+    monkeypatch.setattr(topomap_core.io.models, "load_model", refuse("topomap_core.io.models"))
     monkeypatch.setattr(keras.saving, "load_model", refuse("keras.saving.load_model"))
     monkeypatch.setattr(keras.models, "load_model", refuse("keras.models.load_model"))
     monkeypatch.setattr(demo, "load_demo_model", refuse("demo.load_demo_model"))
@@ -212,5 +212,5 @@ def test_models_are_always_loaded_with_safe_mode(monkeypatch, tmp_path):
     monkeypatch.setattr(keras.saving, "load_model", spy)
     path = tmp_path / "tiny.keras"
     path.write_bytes(_tiny_model_bytes(tmp_path))
-    topomap_core.models.load_model(path)
+    topomap_core.io.models.load_model(path)
     assert calls == [{"safe_mode": True, "compile": False}]

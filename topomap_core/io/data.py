@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from topomap_core import config
-from topomap_core.errors import DataError
+from .. import config
+from ..errors import DataError
 
 #: The bundled demo data set.
 DEMO_DATA = ("demo:digits",)

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.interpolate import LinearNDInterpolator
 from scipy.spatial import QhullError
 
-from .errors import TopomapError
+from ..errors import TopomapError
 
 __all__ = [
     "BWR_STOPS",

@@ -16,6 +16,7 @@ from functools import partial
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..distances import METRICS
 from ._base import LayoutProblem, ProgressCallback, scale_unit
 from .methods import graph_layout, pca_layout, random_layout, som_layout, tsne_layout, umap_layout
 from .pso import run_pso
@@ -31,7 +32,6 @@ __all__ = [
 
 #: Fewest neurons a map can be drawn from (a triangle for the interpolation).
 MIN_NEURONS = 3
-METRICS = ("cosine", "euclidean")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .errors import TopomapError
+from ..errors import TopomapError
 
 GROUP_MODES = ("label", "label+correctness", "column")
 DEFAULT_PER_GROUP = 200

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import TopomapError
-from .maps import to_rgb, to_rgba
+from ..errors import TopomapError
+from .interpolate import to_rgb, to_rgba
 
 __all__ = [
     "GridGeometry",

@@ -7,8 +7,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ..distances import pairwise_distances
 from ..errors import Cancelled
-from ..ordering import pairwise_distances
 
 #: ``progress(stage, done, total)``; returning True asks the computation to stop.
 ProgressCallback = Callable[[str, int, int], "bool | None"]

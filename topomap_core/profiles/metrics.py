@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from .errors import TopomapError
-from .maps import to_rgb
+from ..errors import TopomapError
+from .interpolate import to_rgb
 
 __all__ = [
     "BLUR_RADII",
@@ -248,9 +248,9 @@ def quality_metrics(maps: np.ndarray, vmax: float) -> dict[str, float]:
     Parameters
     ----------
     maps : ndarray of shape (n_groups, height, width), float
-        Interpolated maps (:func:`topomap_core.maps.interpolate_maps`), NaN outside the hull.
+        Interpolated maps (:func:`topomap_core.profiles.interpolate.interpolate_maps`), NaN outside the hull.
     vmax : float
-        The shared colour limit (:func:`topomap_core.maps.colour_limit`).
+        The shared colour limit (:func:`topomap_core.profiles.interpolate.colour_limit`).
 
     Returns
     -------

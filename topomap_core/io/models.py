@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from topomap_core import config
-from topomap_core.errors import (
+from .. import config
+from ..errors import (
     Cancelled,
     DataError,
     LayerNotFoundError,
@@ -352,7 +352,7 @@ def load_model(spec: str | Path) -> keras.Model:
         :func:`inspect_model_file`).
     """
     if isinstance(spec, str) and spec.startswith(DEMO_PREFIX):
-        from topomap_core import demo  # imported lazily: demo itself imports this module
+        from . import demo  # imported lazily: demo itself imports this module
 
         return demo.load_demo_model(spec[len(DEMO_PREFIX) :])
 

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from ..ordering import distance_blocks
+from ..distances import distance_blocks
 from ._base import LayoutProblem
 
 #: ``spring_layout`` switches from its force method to the energy method at this size.

@@ -2,7 +2,7 @@
 
 A demo model is trained deterministically on first use and stored as
 ``<data dir>/demo-models/<name>.keras``; later uses load the stored file through the same
-safe path as any uploaded model (:func:`topomap_core.models.load_model`).
+safe path as any uploaded model (:func:`topomap_core.io.models.load_model`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from topomap_core import config
-from topomap_core.errors import ModelLoadError
+from .. import config
+from ..errors import ModelLoadError
 
 keras = config.import_keras()
 
@@ -83,7 +83,7 @@ def train_demo_model(name: str) -> keras.Model:
     _check_name(name)
     import tensorflow as tf
 
-    from topomap_core.data import digits_split
+    from .data import digits_split
 
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
@@ -172,7 +172,7 @@ def load_demo_model(name: str) -> keras.Model:
     ModelLoadError
         Unknown name (the message lists the valid ones).
     """
-    from topomap_core.models import load_model  # lazily: models imports this module lazily
+    from .models import load_model  # lazily: models imports this module lazily
 
     path = demo_model_path(name)
     try:

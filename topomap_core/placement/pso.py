@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from ..ordering import distance_blocks
+from ..distances import distance_blocks
 from ._base import LayoutProblem
 
 #: Eq. 1 constants: attraction a, repulsion b, repulsion length c.
