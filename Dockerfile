@@ -20,9 +20,10 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
-# The code belongs to root: the app's user can read it, not change it.
+# The code belongs to root: the app's user can read it, not change it. The project itself is
+# installed without dependencies (they are the pinned requirements above).
 COPY . .
-RUN mkdir -p /data && chown topomaps:topomaps /data
+RUN pip install --no-cache-dir --no-deps . && mkdir -p /data && chown topomaps:topomaps /data
 
 USER topomaps
 # Uploaded models and data (/data/models, /data/data), trained demo models

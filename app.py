@@ -3,8 +3,8 @@
 Creates the Dash app and exposes ``server`` for WSGI servers (``gunicorn app:server``) and,
 when ``REDIS_URL`` is set, ``celery_app`` for the Celery worker (``celery -A app.celery_app
 worker``). Run directly for the development server: ``python app.py`` (HOST and PORT
-environment variables, default 127.0.0.1:8050). Everything lives in ``layouts/`` (components
-and figures) and ``callbacks/`` (one module per feature, each with ``register(app)``).
+environment variables, default 127.0.0.1:8050). Components live in ``layouts/``, callbacks in
+``callbacks/`` (one module per tab or feature); the tabs are listed here, in :data:`TABS`.
 """
 
 from __future__ import annotations
@@ -19,42 +19,28 @@ from topomap_core.config import quiet_tensorflow
 
 quiet_tensorflow()
 
-import diskcache  # noqa: E402 - TensorFlow settings must come first
-from dash import Dash, DiskcacheManager  # noqa: E402
+from dash import Dash  # noqa: E402 - TensorFlow settings must come first
 
 import security  # noqa: E402
-from callbacks import (  # noqa: E402
-    compare,
-    data,
-    export,
-    models,
-    run,
-    tabs,
-    training,
-    training_export,
-    training_views,
-    url,
-    views,
-)
-from callbacks.celery_app import JobManager  # noqa: E402
-from callbacks.celery_app import celery_app as _celery_app  # noqa: E402
+from callbacks import compare, export, maps, page, training, uploads, url  # noqa: E402
 from callbacks.common import DATA_DIR_KEY  # noqa: E402
-from layouts import page  # noqa: E402
+from callbacks.jobs import background_manager  # noqa: E402
+from layouts import page as page_layout  # noqa: E402
 from topomap_core.config import data_dir as default_data_dir  # noqa: E402
 from topomap_core.config import shared_secret  # noqa: E402
+from topomap_core.jobs import celery as celery_jobs  # noqa: E402
+from topomap_core.jobs.spares import start_keeper  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
 #: Where the signing secret is kept when ``DASH_SECRET_KEY`` is not set.
 SECRET_FILE = "secret_key"
 
+#: The tabs of the main area, the first being the default (a link without ``tab``).
+TABS = (maps.TAB, training.TAB, compare.TAB)
 
-def background_manager(root: Path):
-    """Celery (:class:`callbacks.celery_app.JobManager`) when ``REDIS_URL`` is set, else
-    the embedded :class:`dash.DiskcacheManager` with its queue in ``<root>/dash-jobs``."""
-    if _celery_app is not None:
-        return JobManager(_celery_app)
-    return DiskcacheManager(diskcache.Cache(str(root / "dash-jobs")))
+#: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs).
+FEATURES = (uploads, export, page)
 
 
 def secret_key(root: Path) -> str:
@@ -90,8 +76,9 @@ def secret_key(root: Path) -> str:
 def create_app(data_dir: str | Path | None = None) -> Dash:
     """Build the dashboard for the store under ``data_dir`` (default ``TOPOMAPS_DATA_DIR``).
 
-    Background jobs run on Celery when ``REDIS_URL`` is set, else in processes forked by a
-    :class:`dash.DiskcacheManager` (see :func:`background_manager`).
+    Background jobs run on Celery when ``REDIS_URL`` is set, else on Dash's embedded manager
+    (:func:`callbacks.jobs.background_manager`); either way each computation runs in a job
+    process of its own, warm when a spare is ready (this process keeps them ready).
     """
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -104,33 +91,25 @@ def create_app(data_dir: str | Path | None = None) -> Dash:
     app.server.secret_key = secret_key(root)
     app.server.config[DATA_DIR_KEY] = str(root)
     security.install(app.server)
-    app.layout = partial(page.build, root)
-    for feature in (
-        models,
-        data,
-        run,
-        views,
-        url,
-        export,
-        tabs,
-        training,
-        training_views,
-        training_export,
-        compare,
-    ):
-        feature.register(app)
+    app.layout = partial(page_layout.build, root, [tab.pane for tab in TABS])
+    for feature in FEATURES:
+        feature.register(app, root)
+    for tab in TABS:
+        tab.register(app, root)
+    url.register(app, TABS, root)
     # Dash completes its setup on the first request, and under gunicorn's threads a second
     # request in that gap finds no scripts registered: the first page after a (re)start fails
     # to load (plotly/dash#3971). Complete it now, before this process serves anything.
     with app.server.test_request_context("/"):
         app._setup_server()
+    start_keeper(root)  # spare job processes, warmed up ahead of the first Run
     return app
 
 
 app = create_app()
 server = app.server
 #: The Celery app for ``celery -A app.celery_app worker`` (None without ``REDIS_URL``).
-celery_app = _celery_app
+celery_app = celery_jobs.celery_app
 
 if __name__ == "__main__":
     app.run(

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def _start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -54,6 +53,8 @@ def _start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
 
 
 def _reads(root: Path, request, repeats: int, before=None) -> list[float]:
+    from topomap_core.jobs.registry import JOBS
+    from topomap_core.jobs.results import cached
     from topomap_core.store import Store
 
     times = []
@@ -62,7 +63,7 @@ def _reads(root: Path, request, repeats: int, before=None) -> list[float]:
             before()
         fresh = Store(root)  # nothing in memory: every read comes from the cache
         t0 = time.perf_counter()
-        assert fresh.cached_view(request) is not None
+        assert cached(JOBS["view"], request, fresh) is not None
         times.append(time.perf_counter() - t0)
     return times
 
@@ -79,8 +80,10 @@ def main() -> None:
     if args.redis:
         redis_proc, os.environ["REDIS_URL"] = _start_redis(root)
 
+    from topomap_core.analyses.view import ViewRequest
     from topomap_core.config import import_keras
-    from topomap_core.pipeline import MapRequest
+    from topomap_core.jobs.registry import JOBS
+    from topomap_core.jobs.results import get_or_compute
     from topomap_core.store import Store
 
     keras = import_keras()
@@ -103,9 +106,9 @@ def main() -> None:
             path = root / f"m{width}.keras"
             model.save(path)
             ref = store.add_model(path.read_bytes(), path.name)
-            request = MapRequest(ref, "demo:digits", "wide", method="PCA_PSO", per_group=100)
+            request = ViewRequest(model=ref, layer="wide", method="PCA_PSO", per_group=100)
             t0 = time.perf_counter()
-            store.view(request)
+            get_or_compute(JOBS["view"], request, store)
             first = time.perf_counter() - t0
             line = f"{width:8d} {first:8.2f}"
             if args.redis:

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def make_nap(n_neurons: int, n_groups: int = 10, seed: int = 0) -> np.ndarray:

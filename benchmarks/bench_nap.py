@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def _status_mb(field: str) -> float:
@@ -75,8 +74,8 @@ def run_one(mode: str, n: int, layer: str, batch_size: int) -> dict:
     from topomap_core.config import quiet_tensorflow
 
     quiet_tensorflow()
+    from topomap_core.analyses.topomap import MapParams, compute_nap
     from topomap_core.io.data import Dataset
-    from topomap_core.pipeline import compute_nap_for
 
     model = build_model()
     rng = np.random.RandomState(0)
@@ -90,7 +89,7 @@ def run_one(mode: str, n: int, layer: str, batch_size: int) -> dict:
         model.predict(x, batch_size=batch_size, verbose=0)
     else:
         data = Dataset(x=x, y=y, groups=None, label_names=None, name="bench")
-        compute_nap_for(model, data, layer, "label", per_group=n, batch_size=batch_size)
+        compute_nap(model, data, layer, MapParams(per_group=n), batch_size=batch_size)
     return {
         "mode": mode, "n": n, "layer": layer, "seconds": time.perf_counter() - t0,
         "cpu_seconds": _cpu_seconds() - c0,

@@ -1,106 +1,39 @@
-"""Helpers shared by the callback modules: the app's data dir, results, readable errors, jobs."""
+"""What every tab's callbacks share: the app's data directory, readable messages, and the
+layers of a model (from a job process, never loaded here)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from functools import partial
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dash import Dash, Input, Output, html, no_update
+from dash import Dash, Input, Output, Patch, State, html
+from dash.exceptions import PreventUpdate
 
-from callbacks.worker import describe_in_worker
+from layouts.controls import layer_options
 from layouts.ids import ID
 from topomap_core.config import data_dir as default_data_dir
-from topomap_core.errors import TopomapError
-from topomap_core.pipeline import MapRequest, MapResult
-from topomap_core.store import HASH_RE, Store
+from topomap_core.errors import TopomapError, one_line
+from topomap_core.io.demo import DEMO_CHECKPOINTS
+from topomap_core.jobs.registry import get_job
+from topomap_core.jobs.runner import run
+from topomap_core.params import HASH_RE
+from topomap_core.store import Store
 
 #: Key of the data directory in the Flask config of the app (set by ``app.create_app``).
 DATA_DIR_KEY = "TOPOMAPS_DATA_DIR"
 
-#: The control values a view depends on, in the order the callbacks receive them.
-CONTROL_ORDER: tuple[str, ...] = (
-    "model",
-    "data",
-    "layer",
-    "groups",
-    "random_groups",
-    "per_group",
-    "method",
-    "seed",
-)
-
-
-#: The controls' component ids, in :data:`CONTROL_ORDER`.
-CONTROL_IDS: tuple[str, ...] = (
-    ID.MODEL_SELECT,
-    ID.DATA_SELECT,
-    ID.LAYER_SELECT,
-    ID.GROUPS_SELECT,
-    ID.RANDOM_GROUPS,
-    ID.PER_GROUP,
-    ID.METHOD_SELECT,
-    ID.SEED_INPUT,
-)
-
-
-#: The tab values (:data:`callbacks.state.TAB_KEYS`), in the order the callbacks receive them.
-TAB_ORDER: tuple[str, ...] = (
-    "tab",
-    "checkpoints",
-    "base_model",
-    "train_layer",
-    "state",
-    "compare",
-    "model_a",
-    "layer_a",
-    "model_b",
-    "layer_b",
-    "state_a",
-    "state_b",
-)
-
-#: The components holding the tab values (their ``value``), in :data:`TAB_ORDER`.
-TAB_IDS: tuple[str, ...] = (
-    ID.TABS,
-    ID.TRAIN_CHECKPOINTS,
-    ID.TRAIN_BASE_MODEL,
-    ID.TRAIN_LAYER,
-    ID.TRAIN_SLIDER,
-    ID.COMPARE_MODE,
-    ID.COMPARE_MODEL_A,
-    ID.COMPARE_LAYER_A,
-    ID.COMPARE_MODEL_B,
-    ID.COMPARE_LAYER_B,
-    ID.COMPARE_STATE_A,
-    ID.COMPARE_STATE_B,
-)
-
-#: The sidebar controls every tab shares (data, groups, layout), as :data:`CONTROL_ORDER`
-#: names and component ids.
-SHARED_ORDER: tuple[str, ...] = CONTROL_ORDER[1:2] + CONTROL_ORDER[3:]
-SHARED_IDS: tuple[str, ...] = CONTROL_IDS[1:2] + CONTROL_IDS[3:]
+#: Seconds a description job may take (TensorFlow start-up plus loading the model).
+DESCRIBE_TIMEOUT_S = 180.0
 
 
 def app_data_dir(app: Dash) -> Path:
     """The data directory this app stores models, data, results and jobs in."""
     configured = app.server.config.get(DATA_DIR_KEY)
     return Path(configured) if configured else default_data_dir()
-
-
-def controls_dict(*values: Any) -> dict[str, Any]:
-    """Name the control values received in :data:`CONTROL_ORDER`."""
-    return dict(zip(CONTROL_ORDER, values, strict=True))
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """First line of an exception message, shortened: never a traceback."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip() if lines else ""
-    text = text or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def readable_error(exc: BaseException) -> str:
@@ -111,41 +44,11 @@ def readable_error(exc: BaseException) -> str:
     return f"Something went wrong ({type(exc).__name__}: {one_line(exc)})"
 
 
-def job_failed(exc: Exception) -> tuple[Any, str]:
-    """``on_error`` of the background jobs: the outputs for a job that failed outside its body.
-
-    That is a job whose process died (:class:`callbacks.celery_app.JobManager` reports it);
-    Dash wraps the message in "An error occurred inside a background callback: ...".
-    """
-    text = one_line(exc).removeprefix("An error occurred inside a background callback:").strip()
-    return no_update, f"Run failed: {text or type(exc).__name__}"
-
-
-def job_options(run_id: str, cancel_id: str, bar_id: str, text_id: str) -> dict[str, Any]:
-    """The ``app.callback`` keywords of a Run/Cancel background job with a progress bar.
-
-    Use as ``@app.callback(outputs..., inputs..., **job_options(...))``: while the job runs,
-    ``run_id`` is disabled and ``cancel_id`` enabled; ``cancel_id`` clicks cancel it;
-    ``set_progress((value, max, text))`` feeds bar ``bar_id`` and text ``text_id``; a job
-    whose process died ends through :func:`job_failed`.
-    """
-    return {
-        "background": True,
-        "running": [
-            (Output(run_id, "disabled"), True, False),
-            (Output(cancel_id, "disabled"), False, True),
-        ],
-        "cancel": [Input(cancel_id, "n_clicks")],
-        "progress": [
-            Output(bar_id, "value"),
-            Output(bar_id, "max"),
-            Output(text_id, "children"),
-        ],
-        "progress_default": [0, 1, ""],
-        "interval": 500,
-        "on_error": job_failed,
-        "prevent_initial_call": True,
-    }
+def message(text: str | None, ok: bool = True) -> html.Span | None:
+    """A one-line message under a control, styled as information or as a problem."""
+    if not text:
+        return None
+    return html.Span(text, className="msg-ok" if ok else "msg-error")
 
 
 def hide_stored_name(text: str, content: bytes, filename: str) -> str:
@@ -161,46 +64,43 @@ def hide_stored_ref(text: str, ref: str, name: str) -> str:
     return re.sub(ref + r"(\.[A-Za-z0-9]+)?", lambda _: name, text)
 
 
-def model_description(ref: str, data_dir: str | Path) -> dict[str, Any]:
-    """Layers and input shape of model ``ref``: from the store's cache, else from a worker.
+# --------------------------------------------------------------------------------------------
+# Descriptions: layers and input shapes, from job processes
+# --------------------------------------------------------------------------------------------
 
-    The model is loaded by a ``callbacks.worker --describe`` process, never by the web process
-    (see :func:`callbacks.worker.describe_in_worker`); the answer is cached by model content.
+
+def _describe(job_name: str, values: dict[str, Any], data_dir: str | Path) -> dict[str, Any]:
+    job = get_job(job_name)
+    request = job.validate(values)  # a bad reference never reaches a job process
+    return run(job, request, data_dir, timeout=DESCRIBE_TIMEOUT_S).view
+
+
+def model_description(ref: str, data_dir: str | Path) -> dict[str, Any]:
+    """Layers and input shape of model ``ref``: from the cache, else from a job process.
+
+    Returns
+    -------
+    dict
+        ``{"layers": [LayerInfo.to_dict(), ...], "input_shape": [int or None, ...]}``.
 
     Raises
     ------
     TopomapError
         A bad reference or a model that cannot be loaded (the message says why).
     RuntimeError
-        The worker crashed or timed out.
+        The job process crashed or timed out.
     """
-    store = Store(data_dir)
-    return store.describe(ref, partial(describe_in_worker, data_dir=store.root))
-
-
-def tab_dict(*values: Any) -> dict[str, Any]:
-    """Name the tab values received in :data:`TAB_ORDER`."""
-    return dict(zip(TAB_ORDER, values, strict=True))
-
-
-def shared_dict(*values: Any) -> dict[str, Any]:
-    """Name the shared control values received in :data:`SHARED_ORDER`."""
-    return dict(zip(SHARED_ORDER, values, strict=True))
-
-
-#: Bump when the cached description of a checkpoint series changes form.
-_SERIES_DESCRIPTION_VERSION = "1"
+    return _describe("describe", {"model": ref}, data_dir)
 
 
 def series_description(
     checkpoints: str, base_model: str | None, data_dir: str | Path, kind: str | None = None
 ) -> dict[str, Any]:
-    """Layers and input shape of a checkpoint series, from a worker (never this process).
+    """Layers and input shape of a checkpoint series, from a job process (never this one).
 
     A ``.weights.h5`` series (``kind == "weights"``) has its base model's layers; the demo
-    series is ``digits-mlp`` trained for an epoch, so it has the demo model's layers; a
-    series of ``.keras`` files is described by a ``--describe-series`` worker that loads its
-    last state, and the answer is cached under the series' content id.
+    series is ``digits-mlp`` trained for an epoch, so it has the demo model's layers; a series
+    of ``.keras`` files is described by its last state.
 
     Raises
     ------
@@ -208,10 +108,8 @@ def series_description(
         A bad reference, a weights series without a base model, or a series that cannot
         be loaded.
     RuntimeError
-        The worker crashed or timed out.
+        The job process crashed or timed out.
     """
-    from topomap_core.training import DEMO_CHECKPOINTS
-
     if checkpoints == DEMO_CHECKPOINTS:
         return model_description("demo:digits-mlp", data_dir)
     if kind == "weights":
@@ -220,33 +118,129 @@ def series_description(
                 "These checkpoints are .weights.h5 files: choose the base model they belong to"
             )
         return model_description(base_model, data_dir)
+    return _describe("describe-series", {"checkpoints": checkpoints}, data_dir)
+
+
+def default_layer(layers: list[dict[str, Any]], current: str | None = None) -> str | None:
+    """The layer to select: ``current`` if the model has it, else a hidden Dense/Conv layer.
+
+    Among the layers before the output that have at least 3 neurons, Dense and convolution
+    layers are preferred, and of those the middle one (``dense`` for the MLP demo).
+    """
+    names = [layer["name"] for layer in layers]
+    if current in names:
+        return current
+    if not layers:
+        return None
+    hidden = layers[:-1] or layers
+    usable = [layer for layer in hidden if layer["neurons"] >= 3]
+    usable = usable or [layer for layer in layers if layer["neurons"] >= 3]
+    if not usable:
+        return layers[0]["name"]  # nothing can be mapped; the run will say why
+    preferred = [layer for layer in usable if "Dense" in layer["class"] or "Conv" in layer["class"]]
+    pool = preferred or usable
+    return pool[len(pool) // 2]["name"]
+
+
+@dataclass
+class LayerChoice:
+    """What a layer dropdown shows for a model, and the message under the model."""
+
+    options: list[dict[str, Any]] = field(default_factory=list)
+    value: str | None = None
+    message: str = ""
+    ok: bool = True
+
+
+def list_layers(
+    ref: str | None, current: str | None, data_dir: str | Path, default: str = "dense"
+) -> LayerChoice:
+    """Layer options of model ``ref``; a model that cannot be loaded gives a message.
+
+    The layers come from the cache or a job process (:func:`model_description`): the web
+    process never loads a model. ``default`` is the dropdown's initial value, which may
+    silently give way to the model's own layers.
+    """
+    if not ref:
+        return LayerChoice(message="Choose a model.", ok=False)
     store = Store(data_dir)
-    store.checkpoints_source(checkpoints)  # a bad or unknown reference never reaches a worker
-    key = (
-        "describe-series-"
-        + hashlib.sha256(f"{_SERIES_DESCRIPTION_VERSION}:{checkpoints}".encode()).hexdigest()
-    )
-    hit = store.cache.get(key)
-    if hit is not None:
-        return hit
-    description = describe_in_worker(checkpoints, store.root, series=True)
-    store.cache.set(key, description)
-    return description
-
-
-def result_from_store(data_dir: str | Path, data: dict | None) -> MapResult | None:
-    """The MapResult a RESULT_STORE entry (``{"request": ..., "key": ...}``) points to."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
     try:
-        request = MapRequest(**data["request"])
-        return Store(data_dir).cached_view(request)
-    except (TypeError, ValueError, OSError):
-        return None
+        layers = model_description(ref, data_dir)["layers"]
+    except Exception as exc:  # a corrupt model must give a message, never a crash
+        name = store.display_name(ref) if isinstance(ref, str) else str(ref)[:80]
+        text = hide_stored_ref(readable_error(exc), ref, name)
+        return LayerChoice(message=f"{name} could not be loaded: {text}", ok=False)
+    value = default_layer(layers, current)
+    name = store.display_name(ref)
+    text = f"{name}: {len(layers)} layers."
+    if current and value != current and current != default:
+        text += f" Layer {current!r} is not in this model; showing {value!r}."
+    return LayerChoice(options=layer_options(layers), value=value, message=text)
 
 
-def message(text: str | None, ok: bool = True) -> html.Span | None:
-    """A one-line message under a control, styled as information or as a problem."""
-    if not text:
-        return None
-    return html.Span(text, className="msg-ok" if ok else "msg-error")
+def register_layer_list(
+    app: Dash,
+    sources: Sequence[str],
+    layer_id: str,
+    link_id: str,
+    link_key: str,
+    choose: Callable[..., tuple[tuple[Any, ...], LayerChoice]],
+    *,
+    tab: str | None = None,
+    message_id: str | None = None,
+    extra_outputs: Sequence[Output] = (),
+) -> None:
+    """A layer dropdown that lists the layers of what ``sources`` (component ids) select.
+
+    ``choose(*source_values, wanted) -> (extra values, LayerChoice)`` lists them (from the cache
+    or a job process, never loaded here); ``wanted`` is the layer a link asked for, still
+    waiting in ``link_id`` under ``link_key`` (a dropdown drops a value its options lack, and the
+    options come only now), else the one shown. The link's value is used once. With ``tab``,
+    nothing is listed until that tab is open.
+    """
+    tab_input = [Input(ID.TABS, "value")] if tab is not None else []
+
+    @app.callback(
+        *extra_outputs,
+        Output(layer_id, "options"),
+        Output(layer_id, "value", allow_duplicate=True),
+        *([Output(message_id, "children")] if message_id else []),
+        Output(link_id, "data", allow_duplicate=True),
+        *[Input(cid, "value") for cid in sources],
+        *tab_input,
+        State(layer_id, "value"),
+        State(link_id, "data"),
+        prevent_initial_call=True,
+    )
+    def on_source(*args: Any):
+        *values, current, link = args
+        if tab is not None and values.pop() != tab:
+            raise PreventUpdate  # the layer list waits until its tab is opened
+        extra, choice = choose(*values, (link or {}).get(link_key) or current)
+        done = Patch()
+        done[link_key] = None
+        shown = [message(choice.message, choice.ok)] if message_id else []
+        return *extra, choice.options, choice.value, *shown, done
+
+
+def register_click(
+    app: Dash,
+    target: tuple[str, str],
+    graph_id: str,
+    result_id: str,
+    pick: Callable[[dict | None, Any], Any],
+) -> None:
+    """A click on graph ``graph_id`` sets ``target`` (``(id, property)``) to
+    ``pick(click_data, result_store_data)``; a click that picks nothing (None) changes nothing."""
+
+    @app.callback(
+        Output(*target, allow_duplicate=True),
+        Input(graph_id, "clickData"),
+        State(result_id, "data"),
+        prevent_initial_call=True,
+    )
+    def on_click(click_data: dict | None, data: Any):
+        picked = pick(click_data, data)
+        if picked is None:
+            raise PreventUpdate
+        return picked

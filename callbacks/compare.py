@@ -1,91 +1,81 @@
 """The Compare tab: two models (or two training states) on one shared layout, and B − A.
 
-Two models are compared by a background job whose computation runs in a
-``callbacks.worker --compare`` process (models load only there); the result is cached.
-Two states of the training series need no job: the Training tab's stored result already has
-every state on one layout, so their maps are read from it and subtracted (linear
-interpolation on one triangulation is linear in the values, so the map of B − A is the map
-of B minus the map of A).
-
-The job body, the cache check, the layer lists and the width check are plain functions
-(tested directly); :func:`register` wraps them.
+Two models are compared by the compare job in a job process (models load only there); the
+result is cached. Two states of the training series need no job of their own: the training
+job's published frames already hold every state on one layout, so their maps are read and
+subtracted (linear interpolation on one triangulation is linear in the values, so the map of
+B − A is the map of B minus the map of A); when the series' maps are not stored yet, Compare
+runs the training job first.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, Patch, State, no_update
+from dash import Dash, Input, Output
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import (
-    SHARED_IDS,
-    app_data_dir,
+from layouts import compare as layout
+from layouts.compare import CompareIds as C
+from layouts.controls import model_options
+from layouts.figures.maps import empty_figure
+from layouts.figures.training import compare_figure
+from layouts.ids import ID
+from layouts.page import TabPane
+from topomap_core.analyses.compare import CompareRequest
+from topomap_core.errors import TopomapError
+from topomap_core.jobs.registry import get_job
+from topomap_core.jobs.results import cached
+from topomap_core.params import coerce_int, short
+from topomap_core.profiles.interpolate import colour_limit
+from topomap_core.store import Store
+
+from .common import (
     hide_stored_ref,
-    job_options,
+    list_layers,
     message,
     model_description,
     readable_error,
+    register_layer_list,
 )
-from callbacks.common import shared_dict as _shared_dict
-from callbacks.models import list_layers, upload_model
-from callbacks.run import (
-    CANCELLED,
-    NOT_COMPUTED,
-    ProgressRelay,
-    SetProgress,
-    compute_in_worker,
-    log_job,
-)
-from callbacks.state import (
-    TAB_DEFAULTS,
-    build_compare_request,
-    build_training_request,
-    compare_states,
-)
-from callbacks.training import COMPUTE_TRAINING, prepare_view
-from layouts.compare import NO_COMPARISON
-from layouts.controls import model_options
-from layouts.figures import empty_figure
-from layouts.ids import ID
-from layouts.training_figures import compare_figure
-from topomap_core.errors import Cancelled, TopomapError
-from topomap_core.profiles.interpolate import colour_limit
-from topomap_core.store import Store
-from topomap_core.training import CompareRequest, TrainingRequest
-
-#: ``compute(request, data_dir, progress) -> None``: fills the store's cache for ``request``.
-Compute = Callable[[CompareRequest, Path, Callable[[str, int, int], None]], None]
-#: The Run job's computation: a ``callbacks.worker --compare`` process.
-COMPUTE_COMPARE: Compute = partial(compute_in_worker, mode="--compare")
-#: ``compute(request, data_dir, progress) -> None`` for the training maps (two states).
-TrainingCompute = Callable[[TrainingRequest, Path, Callable[[str, int, int], None]], None]
+from .jobs import NOT_COMPUTED, JobTab, register_job, timed
+from .maps import SHARED_INPUTS
+from .training import INPUTS as TRAINING_INPUTS
+from .training import SERIES_LINKS, frame, training_request
+from .uploads import register_upload, upload_model
+from .url import Link, Tab, field_check, options_check
 
 NO_TRAINING_RESULT = (
     "The training maps of these checkpoints and settings are not computed yet: press Compare "
     "(or Run on the Training tab)."
 )
 
+#: What the tab can compare.
+MODES = tuple(layout.COMPARE_MODE_LABELS)
 
-# --------------------------------------------------------------------------- layers
+#: The tab's controls, after the sidebar's shared ones; "two states" mode also reads the
+#: Training tab's series.
+INPUTS = (
+    *SHARED_INPUTS,
+    *zip(
+        ("compare", "model_a", "layer_a", "model_b", "layer_b", "state_a", "state_b"),
+        (C.MODE, C.MODEL_A, C.LAYER_A, C.MODEL_B, C.LAYER_B, C.STATE_A, C.STATE_B),
+        strict=True,
+    ),
+    *TRAINING_INPUTS[len(SHARED_INPUTS) :],
+)
+
+
+# --------------------------------------------------------------------------------- layers
 
 
 def layer_width(ref: str | None, layer: str | None, data_dir: str | Path) -> int | None:
-    """Neurons of ``layer`` of model ``ref`` (its description, from the cache or a worker).
-
-    None when there is no such layer or nothing chosen.
-
-    Raises
-    ------
-    TopomapError, RuntimeError
-        The model cannot be loaded (see :func:`callbacks.common.model_description`).
-    """
+    """Neurons of ``layer`` of model ``ref`` (its description); None when not known."""
     if not ref or not layer:
         return None
     for info in model_description(ref, data_dir)["layers"]:
@@ -101,11 +91,7 @@ def width_check(
     layer_b: str | None,
     data_dir: str | Path,
 ) -> tuple[str, bool]:
-    """Whether the two layers can share a layout: ``(message, ok)``.
-
-    ``"Both layers have 128 neurons."`` or ``"Layer 'dense' of A has 128 neurons but layer
-    'hidden' of B has 24: a shared layout needs the same width; choose other layers."``
-    """
+    """Whether the two layers can share a layout: ``(message, ok)``."""
     widths = []
     for side, ref, layer in (("A", model_a, layer_a), ("B", model_b, layer_b)):
         try:
@@ -128,140 +114,107 @@ def width_check(
     )
 
 
-# --------------------------------------------------------------------------- results
+# ------------------------------------------------------------------------------------ job
 
 
-def _tab(values: dict[str, Any]) -> dict[str, Any]:
-    return {**TAB_DEFAULTS, **values}
+def compare_states(values: Mapping[str, Any], n_states: int) -> tuple[int, int]:
+    """States A and B of a series of ``n_states`` (default: the first and the last).
 
-
-def result_data(mode: str, request: Any, **extra: Any) -> dict[str, Any]:
-    """What COMPARE_RESULT holds: the mode, the request (and states); never arrays."""
-    return {"mode": mode, "request": asdict(request), **extra}
-
-
-def _states_result(
-    shared: dict[str, Any],
-    tab: dict[str, Any],
-    data_dir: str | Path,
-    compute: TrainingCompute | None = None,
-    report: SetProgress | None = None,
-) -> tuple[dict[str, Any] | None, str]:
-    """Two states of the training series, from its stored result.
-
-    With ``compute``, a result that is not stored yet is computed first (a job, logged).
+    Raises
+    ------
+    TopomapError
+        A state outside the series.
     """
-    request = build_training_request(shared, tab)
-    store = Store(data_dir)
-    key = store.training_key(request)
-    summary = prepare_view(store, request, key) if key is not None else None
-    if summary is None and compute is not None:
-        log_job(data_dir, f"training:{key or 'demo-untrained'}", request.method)
-        compute(request, Path(data_dir), ProgressRelay(report or (lambda value: None)))
-        key = store.training_key(request)
-        summary = prepare_view(store, request, key) if key is not None else None
-    if summary is None:
-        return None, NO_TRAINING_RESULT
-    a, b = compare_states(tab, summary["n"])
-    data = result_data("states", request, key=key, a=a, b=b)
-    labels = summary["labels"]
-    return data, f"A = state {a} ({labels[a]}), B = state {b} ({labels[b]})."
+    out = []
+    for key, label, default in (("state_a", "State A", 0), ("state_b", "State B", n_states - 1)):
+        raw = values.get(key)
+        value = default if raw is None or raw == "" else coerce_int(raw)
+        if value is None or not 0 <= value < n_states:
+            shown = value if value is not None else repr(short(raw))
+            raise TopomapError(
+                f"{label} {shown} is not a state of this series (0 to {n_states - 1})"
+            )
+        out.append(value)
+    return out[0], out[1]
 
 
-def run_compare_job(
-    shared: dict[str, Any],
-    tab: dict[str, Any],
-    data_dir: str | Path,
-    set_progress: SetProgress | None = None,
-    compute: Compute = COMPUTE_COMPARE,
-    compute_training: TrainingCompute = COMPUTE_TRAINING,
-) -> tuple[dict[str, Any] | None, str]:
-    """The Compare button's job: the stored comparison at once, else compute it with progress.
-
-    Two states of the training series are read from its stored result, which is computed
-    first (``compute_training``, the Training tab's job) when it is not stored.
-
-    Returns
-    -------
-    result : dict or None
-        COMPARE_RESULT data, None when nothing could be shown.
-    status : str
-        A readable line for COMPARE_STATUS; errors never raise.
-    """
-    report = set_progress or (lambda value: None)
-    tab = _tab(tab)
-    t0 = time.perf_counter()
-    try:
-        if tab.get("compare") == "states":
-            result, status = _states_result(shared, tab, data_dir, compute_training, report)
-            report((1, 1, "done"))
-            return result, status
-        request = build_compare_request(shared, tab)
-        store = Store(data_dir)
-        if store.cached_compare(request) is not None:
-            report((1, 1, "done (cached)"))
-            return result_data("models", request), "Loaded the stored comparison."
-        log_job(data_dir, f"compare:{store.compare_key(request)}", request.method)
-        report((0, 1, "loading models and data…"))
-        compute(request, Path(data_dir), ProgressRelay(report))
-        result = store.cached_compare(request)
-        if result is None:
-            raise RuntimeError("the comparison was computed but could not be stored")
-    except Cancelled:
-        return None, CANCELLED
-    except Exception as exc:
-        return None, f"Compare failed: {readable_error(exc)}"
-    report((1, 1, "done"))
-    n_groups, n_neurons = result.values_a.shape
-    seconds = time.perf_counter() - t0
-    status = f"Done in {seconds:.1f} s: {n_groups} groups, {n_neurons} neurons."
-    return result_data("models", request), status
+def _states_mode(values: Mapping[str, Any]) -> bool:
+    return values.get("compare") != "models"
 
 
-def cached_compare_result(
-    shared: dict[str, Any],
-    tab: dict[str, Any],
-    data_dir: str | Path,
-    warnings: list[str] | None = None,
-) -> tuple[dict[str, Any] | None, str]:
-    """The stored comparison for the controls, if any; never computes (nor logs a job)."""
-    lines = list(warnings or [])
-    tab = _tab(tab)
-    result = None
-    try:
-        if tab.get("compare") == "states":
-            result, text = _states_result(shared, tab, data_dir)
-            lines.append(text)
-        else:
-            request = build_compare_request(shared, tab)
-            if Store(data_dir).cached_compare(request) is not None:
-                result = result_data("models", request)
-                lines.append("Showing the stored comparison for these settings.")
-            else:
-                lines.append(NOT_COMPUTED.replace("press Run", "press Compare"))
-    except TopomapError as exc:
-        lines.append(readable_error(exc) + ".")
-    except Exception as exc:
-        lines.append(f"Could not look for a stored comparison: {readable_error(exc)}")
-    return result, "\n".join(lines)
+def compare_request(values: dict[str, Any]) -> tuple[Any, Any]:
+    """Two states: the training job's request; two models: the compare job's."""
+    if _states_mode(values):
+        return training_request(values)
+    job = get_job("compare")
+    names = ("model_a", "model_b", "layer_b", *(name for name, _ in SHARED_INPUTS))
+    return job, job.validate(
+        {**{name: values.get(name) for name in names}, "layer": values.get("layer_a")}
+    )
+
+
+def compare_data(outcome, request, values: dict[str, Any]) -> dict[str, Any]:
+    """What the result store holds: the mode, the request, the key (and states); never maps."""
+    if not _states_mode(values):
+        return {"mode": "models", "request": asdict(request), "key": outcome.key}
+    a, b = compare_states(values, outcome.view["n"])
+    labels = outcome.view["labels"]
+    return {
+        "mode": "states",
+        "request": asdict(request),
+        "key": outcome.key,
+        "a": a,
+        "b": b,
+        "names": outcome.view["names"],
+        "vmax": outcome.view["vmax"],
+        "text": f"A = state {a} ({labels[a]}), B = state {b} ({labels[b]}).",
+    }
+
+
+def compare_status(outcome, data: dict[str, Any]) -> str:
+    if data["mode"] == "states":
+        return data["text"]
+    if not outcome.computed:
+        return "Loaded the stored comparison."
+    n_groups, n_neurons = outcome.view.values_a.shape
+    return f"{timed(outcome)}: {n_groups} groups, {n_neurons} neurons."
+
+
+def compare_shown(outcome, data: dict[str, Any]) -> str:
+    if data["mode"] == "states":
+        return data["text"]
+    return "Showing the stored comparison for these settings."
+
+
+def _not_computed(values: Mapping[str, Any]) -> str:
+    if _states_mode(values):
+        return NO_TRAINING_RESULT
+    return NOT_COMPUTED.replace("press Run", "press Compare")
+
+
+JOB = JobTab(
+    layout.JOB, INPUTS, compare_request, compare_data, compare_status, "compare",
+    not_computed=_not_computed, failed="Compare failed", starting="loading models and data…",
+    shown=compare_shown,
+)  # fmt: skip
 
 
 def compare_view(data_dir: str | Path, data: dict | None) -> go.Figure:
-    """The figure of COMPARE_RESULT ``data``: A, B and B − A per group, or a placeholder."""
+    """The figure of result-store ``data``: A, B and B − A per group, or a placeholder."""
     if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return empty_figure(NO_COMPARISON, height=420)
-    store = Store(data_dir)
+        return empty_figure(layout.NO_COMPARISON, height=420)
     try:
         if data.get("mode") == "states":
-            result = store.cache.get(data.get("key"))
-            if result is None:
+            frames = [frame(data_dir, data, data[side]) for side in ("a", "b")]
+            if None in frames:
                 return empty_figure("The stored training maps are gone: run them again.", 420)
-            a, b = int(data["a"]), int(data["b"])
-            maps_a, maps_b = result.maps[a], result.maps[b]
-            diff = maps_b - maps_a
-            diff_vmax = colour_limit(result.values[b] - result.values[a])
-            return compare_figure(result.group_names, maps_a, maps_b, diff, result.vmax, diff_vmax)
-        result = store.cached_compare(CompareRequest(**data["request"]))
+            a, b = frames
+            diff_vmax = colour_limit(b["values"] - a["values"])
+            return compare_figure(
+                data["names"], a["maps"], b["maps"], b["maps"] - a["maps"], data["vmax"], diff_vmax
+            )
+        job = get_job("compare")
+        result = cached(job, job.validate(data["request"]), Store(data_dir))
         if result is None:
             return empty_figure("The stored comparison is gone: press Compare again.", 420)
         return compare_figure(
@@ -277,68 +230,38 @@ def compare_view(data_dir: str | Path, data: dict | None) -> go.Figure:
 
 
 def describe_pair(data: dict | None, data_dir: str | Path) -> str:
-    """A line naming A and B of COMPARE_RESULT ``data`` (shown above the maps)."""
+    """A line naming A and B of result-store ``data`` (shown above the maps)."""
     if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
         return ""
     req = data["request"]
     store = Store(data_dir)
     if data.get("mode") == "states":
-        name = store.display_name(TrainingRequest(**req).checkpoints)
+        name = store.display_name(req["checkpoints"])
         return f"A = state {data['a']}, B = state {data['b']} of {name}, layer {req['layer']!r}."
     a = f"{store.display_name(req['model_a'])} ({req['layer']})"
     b = f"{store.display_name(req['model_b'])} ({req.get('layer_b') or req['layer']})"
     return f"A = {a}, B = {b}."
 
 
-# --------------------------------------------------------------------------- callbacks
+# ------------------------------------------------------------------------------ callbacks
 
 
-_TAB_STATES = [
-    State(ID.COMPARE_MODE, "value"),
-    State(ID.COMPARE_MODEL_A, "value"),
-    State(ID.COMPARE_LAYER_A, "value"),
-    State(ID.COMPARE_MODEL_B, "value"),
-    State(ID.COMPARE_LAYER_B, "value"),
-    State(ID.COMPARE_STATE_A, "value"),
-    State(ID.COMPARE_STATE_B, "value"),
-    State(ID.TRAIN_CHECKPOINTS, "value"),
-    State(ID.TRAIN_BASE_MODEL, "value"),
-    State(ID.TRAIN_LAYER, "value"),
-]
-_TAB_KEYS = (
-    "compare",
-    "model_a",
-    "layer_a",
-    "model_b",
-    "layer_b",
-    "state_a",
-    "state_b",
-    "checkpoints",
-    "base_model",
-    "train_layer",
-)
-
-
-def _tab_values(*values: Any) -> dict[str, Any]:
-    return _tab(dict(zip(_TAB_KEYS, values, strict=True)))
-
-
-def register(app: Dash) -> None:
+def register(app: Dash, data_dir: Path) -> None:
     """Register the Compare tab's callbacks on ``app``."""
-    data_dir = app_data_dir(app)
+    register_job(app, JOB, data_dir)
 
     @app.callback(
-        Output(ID.COMPARE_MODELS_FIELDS, "style"),
-        Output(ID.COMPARE_STATES_FIELDS, "style"),
-        Input(ID.COMPARE_MODE, "value"),
+        Output(C.MODELS_FIELDS, "style"),
+        Output(C.STATES_FIELDS, "style"),
+        Input(C.MODE, "value"),
     )
     def on_mode(mode: str | None):
         hidden = {"display": "none"}
-        return ({}, hidden) if mode != "states" else (hidden, {})
+        return ({}, hidden) if mode == "models" else (hidden, {})
 
     @app.callback(
-        Output(ID.COMPARE_MODEL_A, "options"),
-        Output(ID.COMPARE_MODEL_B, "options"),
+        Output(C.MODEL_A, "options"),
+        Output(C.MODEL_B, "options"),
         Input(ID.TABS, "value"),
         prevent_initial_call=True,
     )
@@ -349,111 +272,38 @@ def register(app: Dash) -> None:
         options = model_options(Store(data_dir).list_models())
         return options, options
 
-    for side in ("a", "b"):
-        model_id = ID.COMPARE_MODEL_A if side == "a" else ID.COMPARE_MODEL_B
-        layer_id = ID.COMPARE_LAYER_A if side == "a" else ID.COMPARE_LAYER_B
-
-        @app.callback(
-            Output(layer_id, "options"),
-            Output(layer_id, "value", allow_duplicate=True),
-            Output(ID.COMPARE_LINK, "data", allow_duplicate=True),
-            Input(model_id, "value"),
-            Input(ID.TABS, "value"),
-            State(layer_id, "value"),
-            State(ID.COMPARE_LINK, "data"),
-            prevent_initial_call=True,
+    for model_id, layer_id, key in (
+        (C.MODEL_A, C.LAYER_A, "layer_a"),
+        (C.MODEL_B, C.LAYER_B, "layer_b"),
+    ):
+        register_layer_list(
+            app,
+            [model_id],
+            layer_id,
+            C.LINK,
+            key,
+            lambda ref, wanted: ((), list_layers(ref, wanted, data_dir)),
+            tab="compare",
         )
-        def on_model(ref, tab, current, link, _side=side):
-            if tab != "compare":
-                raise PreventUpdate  # layer lists wait until the tab is opened
-            key = f"layer_{_side}"
-            # From the cache or a worker, never loaded here.
-            choice = list_layers(ref, (link or {}).get(key) or current, data_dir)
-            done = Patch()
-            done[key] = None
-            return choice.options, choice.value, done
 
     @app.callback(
-        Output(ID.COMPARE_MESSAGE, "children"),
-        Input(ID.COMPARE_MODEL_A, "value"),
-        Input(ID.COMPARE_LAYER_A, "value"),
-        Input(ID.COMPARE_MODEL_B, "value"),
-        Input(ID.COMPARE_LAYER_B, "value"),
-        Input(ID.COMPARE_MODE, "value"),
+        Output(C.MESSAGE, "children"),
+        *[Input(cid, "value") for cid in (C.MODEL_A, C.LAYER_A, C.MODEL_B, C.LAYER_B, C.MODE)],
         Input(ID.TABS, "value"),
         prevent_initial_call=True,
     )
     def on_layers(model_a, layer_a, model_b, layer_b, mode, tab):
-        if tab != "compare" or mode == "states":
+        if tab != "compare" or mode != "models":
             return None
         text, ok = width_check(model_a, layer_a, model_b, layer_b, data_dir)
         return message(text, ok)
 
-    @app.callback(
-        Output(ID.COMPARE_MODEL_A, "options", allow_duplicate=True),
-        Output(ID.COMPARE_MODEL_B, "options", allow_duplicate=True),
-        Output(ID.COMPARE_MODEL_B, "value", allow_duplicate=True),
-        Output(ID.COMPARE_MESSAGE, "children", allow_duplicate=True),
-        Input(ID.COMPARE_UPLOAD, "contents"),
-        State(ID.COMPARE_UPLOAD, "filename"),
-        State(ID.COMPARE_MODEL_B, "value"),
-        prevent_initial_call=True,
-    )
-    def on_upload(contents: str | None, filename: str | None, current: str | None):
-        if not contents:
-            raise PreventUpdate
-        outcome = upload_model(contents, filename, current, data_dir)
-        value = outcome.value if outcome.value != current else no_update
-        return outcome.options, outcome.options, value, message(outcome.message, outcome.ok)
+    # A model dropped here becomes B (and is listed for A too).
+    register_upload(app, data_dir, upload_model, C.UPLOAD, C.MODEL_B, C.MESSAGE, (C.MODEL_A,), True)
 
     @app.callback(
-        Output(ID.COMPARE_RESULT, "data", allow_duplicate=True),
-        Output(ID.COMPARE_STATUS, "children", allow_duplicate=True),
-        Input(ID.COMPARE_RUN, "n_clicks"),
-        *[State(cid, "value") for cid in SHARED_IDS],
-        *_TAB_STATES,
-        **job_options(
-            ID.COMPARE_RUN, ID.COMPARE_CANCEL, ID.COMPARE_PROGRESS_BAR, ID.COMPARE_PROGRESS_TEXT
-        ),
-    )
-    def on_run(set_progress: SetProgress, n_clicks: int | None, *values: Any):
-        if not n_clicks:
-            raise PreventUpdate
-        shared, tab = values[: len(SHARED_IDS)], values[len(SHARED_IDS) :]
-        result, status = run_compare_job(
-            _shared_dict(*shared), _tab_values(*tab), data_dir, set_progress
-        )
-        return (result if result is not None else no_update), status
-
-    @app.callback(
-        Output(ID.COMPARE_STATUS, "children", allow_duplicate=True),
-        Input(ID.COMPARE_CANCEL, "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def on_cancel(n_clicks: int | None) -> str:
-        if not n_clicks:
-            raise PreventUpdate
-        return CANCELLED
-
-    @app.callback(
-        Output(ID.COMPARE_RESULT, "data"),
-        Output(ID.COMPARE_STATUS, "children"),
-        *[Input(cid, "value") for cid in SHARED_IDS],
-        *[Input(s.component_id, s.component_property) for s in _TAB_STATES],
-        Input(ID.TABS, "value"),
-        State(ID.URL_WARNINGS, "data"),
-        prevent_initial_call=True,
-    )
-    def on_controls_changed(*args: Any):
-        *values, tab_name, warnings = args
-        if tab_name != "compare":
-            raise PreventUpdate
-        shared, tab = values[: len(SHARED_IDS)], values[len(SHARED_IDS) :]
-        return cached_compare_result(_shared_dict(*shared), _tab_values(*tab), data_dir, warnings)
-
-    @app.callback(
-        Output(ID.COMPARE_GRAPH, "figure"),
-        Input(ID.COMPARE_RESULT, "data"),
+        Output(C.GRAPH, "figure"),
+        Input(C.RESULT, "data"),
         prevent_initial_call=True,
     )
     def on_result(data: dict | None) -> go.Figure:
@@ -463,3 +313,72 @@ def register(app: Dash) -> None:
             fig.update_layout(title={"text": pair, "font": {"size": 13}, "x": 0.01})
             fig.update_layout(margin={"t": 60})
         return fig
+
+
+# ----------------------------------------------------------------------------------- link
+
+
+def _models(values: Mapping[str, Any]) -> bool:
+    return values.get("compare") == "models"
+
+
+def _states(values: Mapping[str, Any]) -> bool:
+    return not _models(values)
+
+
+def _state_check(label: str):
+    def checker(raw: Any) -> tuple[Any, str | None]:
+        value = coerce_int(raw)
+        if value is None:
+            return None, f"{label} {short(raw)!r} (not a whole number)"
+        if value < 0:
+            return None, f"{label} {value} (must be 0 or more)"
+        return value, None
+
+    return checker
+
+
+def _model_link(key: str, component: str, label: str) -> Link:
+    return Link(
+        key,
+        field_check(CompareRequest, key, label),
+        layout.DEFAULTS[key],
+        component,
+        known="model",
+        label=label,
+        when=_models,
+    )
+
+
+def _layer_link(key: str, field: str, component: str, label: str) -> Link:
+    return Link(
+        key,
+        field_check(CompareRequest, field, label),
+        layout.DEFAULTS["layer"],
+        component,
+        store=C.LINK,
+        label=label,
+        when=_models,
+    )
+
+
+#: What a link carries while the tab is open: the mode, then the two models and layers, or
+#: the series and the two states.
+LINKS: tuple[Link, ...] = (
+    Link(
+        "compare",
+        options_check(MODES, "comparison", "use "),
+        layout.DEFAULT_MODE,
+        C.MODE,
+        label="comparison",
+    ),
+    _model_link("model_a", C.MODEL_A, "model A"),
+    _layer_link("layer_a", "layer", C.LAYER_A, "layer of model A"),
+    _model_link("model_b", C.MODEL_B, "model B"),
+    _layer_link("layer_b", "layer_b", C.LAYER_B, "layer of model B"),
+    *[dataclasses.replace(link, when=_states) for link in SERIES_LINKS],
+    Link("state_a", _state_check("state A"), None, C.STATE_A, label="state A", when=_states),
+    Link("state_b", _state_check("state B"), None, C.STATE_B, label="state B", when=_states),
+)
+
+TAB = Tab(TabPane("compare", "Compare", layout.build), register, LINKS)

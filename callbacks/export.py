@@ -11,12 +11,13 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import app_data_dir, result_from_store
-from layouts.figures import maps_svg
+from layouts.figures.maps import maps_svg
 from layouts.ids import ID
 from layouts.share import EXPORTS
-from topomap_core.pipeline import MapResult, layout_csv, nap_csv, summary_json
+from topomap_core.analyses.view import MapResult, layout_csv, nap_csv, summary_json
 from topomap_core.profiles.render import render_map_grid
+
+from .maps import result_from_store
 
 #: Export button -> (file name suffix, MIME type).
 FORMATS: dict[str, tuple[str, str]] = {
@@ -75,9 +76,8 @@ def download(kind: str | None, data_dir: str | Path, result_data: dict | None) -
     return export_file(kind, result)
 
 
-def register(app: Dash) -> None:
+def register(app: Dash, data_dir: Path) -> None:
     """Register the export buttons' callbacks on ``app``."""
-    data_dir = app_data_dir(app)
     button_ids = [bid for bid, _, _ in EXPORTS]
 
     @app.callback(

@@ -1,131 +1,70 @@
-"""The Training tab: checkpoint uploads, the series' layers, the Run job and its cached result.
+"""The Training tab: a checkpoint series, its job, the maps over time and their exports.
 
-The job body :func:`run_training_job` and the cache check :func:`cached_training_result` are
-plain functions (tested directly), as are the upload and the layer list; :func:`register`
-wraps them. The maps of every state are computed by a ``callbacks.worker --training``
-process (models load only there) into the store's cache. Once a result is there, the web
-process splits it, once, into what the browser needs (:func:`prepare_view`): a small summary
-for TRAIN_RESULT (states, groups, colour limit, change curve) and one *frame* per state (its
-maps as plotly typed arrays) in the same disk cache, so a slider step reads one small entry
-and sends only that state's maps (:mod:`callbacks.training_views`).
+The maps of every state are computed by the training job in a job process; it also publishes
+what this tab reads: a small overview (states, groups, colour limit, change curve) for the
+result store, and one frame (maps and values) per state, so a slider step reads one small
+entry and sends only that state's maps. Play/pause and the speed run in the browser.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import time
-from collections.abc import Callable
+import base64
+import re
+import tempfile
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from dash import Dash, Input, Output, Patch, State, no_update
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, Patch, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import (
-    SHARED_IDS,
-    app_data_dir,
-    hide_stored_name,
-    hide_stored_ref,
-    job_options,
-    message,
-    readable_error,
-    series_description,
-    shared_dict,
-)
-from callbacks.models import LayerChoice, UploadError, decode_upload, default_layer
-from callbacks.run import (
-    CANCELLED,
-    NOT_COMPUTED,
-    ProgressRelay,
-    SetProgress,
-    compute_in_worker,
-    log_job,
-)
-from callbacks.state import TAB_DEFAULTS, build_training_request
+from layouts import training as layout
 from layouts.controls import model_options
+from layouts.figures import training as tf
+from layouts.figures.maps import empty_figure
 from layouts.ids import ID
-from layouts.training import checkpoint_options
-from layouts.training_figures import encode_maps
-from topomap_core.errors import Cancelled, TopomapError
+from layouts.page import TabPane
+from layouts.training import TrainingIds as T
+from topomap_core.analyses.animation import change_csv, render_frames, save_gif, save_mp4
+from topomap_core.analyses.training_maps import TrainingRequest, TrainingResult, frame_key
+from topomap_core.io.demo import DEMO_CHECKPOINTS
+from topomap_core.jobs.base import digest
+from topomap_core.jobs.registry import get_job
+from topomap_core.params import coerce_int, short
 from topomap_core.store import Store
-from topomap_core.training import DEMO_CHECKPOINTS, TrainingRequest, TrainingResult
 
-LOG = logging.getLogger(__name__)
+from .common import (
+    LayerChoice,
+    default_layer,
+    hide_stored_ref,
+    readable_error,
+    register_click,
+    register_layer_list,
+    series_description,
+)
+from .jobs import JobTab, register_job, timed
+from .maps import SHARED_INPUTS
+from .uploads import register_upload, series_info, upload_checkpoints
+from .url import Link, Tab, field_check
 
-#: ``compute(request, data_dir, progress) -> None``: fills the store's cache for ``request``.
-Compute = Callable[[TrainingRequest, Path, Callable[[str, int, int], None]], None]
+#: The tab's controls that make the request, after the sidebar's shared ones.
+INPUTS = (
+    *SHARED_INPUTS,
+    ("checkpoints", T.CHECKPOINTS),
+    ("base_model", T.BASE_MODEL),
+    ("layer", T.LAYER),
+)
 
-#: The Run job's computation: a ``callbacks.worker --training`` process.
-COMPUTE_TRAINING: Compute = partial(compute_in_worker, mode="--training")
-
-#: Bump when the frames or the summary kept for the browser change form.
-VIEW_VERSION = "1"
-
-
-# --------------------------------------------------------------------------- the series
-
-
-def series_info(store: Store, ref: str | None) -> dict[str, Any] | None:
-    """The stored metadata of an uploaded series (``kind``, ``n_checkpoints``, ...), or None."""
-    if not ref or ref == DEMO_CHECKPOINTS:
-        return None
-    for item in store.list_checkpoints():
-        if item["id"] == ref:
-            return item
-    return None
-
-
-@dataclass
-class CheckpointsUpload:
-    """Result of a checkpoint upload: dropdown options and value, and a message."""
-
-    options: list[dict[str, str]]
-    value: str | None
-    message: str
-    ok: bool
+GONE = "The stored result is gone: press Run again."
 
 
-def upload_checkpoints(
-    contents: str, filename: str | None, current: str | None, data_dir: str | Path
-) -> CheckpointsUpload:
-    """Store an uploaded ``.zip`` of checkpoints and select it; a refused one keeps ``current``.
-
-    The archive is checked (zip safety, one kind of file, a number in every name, the
-    configuration of every ``.keras`` member read as data) but no model is loaded here.
-    """
-    store = Store(data_dir)
-    name = filename or "checkpoints.zip"
-    content = b""
-    try:
-        content = decode_upload(contents, filename)
-        ref = store.add_checkpoints(content, name)
-    except UploadError as exc:
-        return CheckpointsUpload(
-            checkpoint_options(store.list_checkpoints()), current, str(exc), False
-        )
-    except TopomapError as exc:
-        text = f"{name} refused: {hide_stored_name(readable_error(exc), content, name)}"
-        return CheckpointsUpload(checkpoint_options(store.list_checkpoints()), current, text, False)
-    except Exception as exc:
-        text = f"{name} could not be stored: {readable_error(exc)}"
-        return CheckpointsUpload(checkpoint_options(store.list_checkpoints()), current, text, False)
-    info = series_info(store, ref) or {}
-    n = info.get("n_checkpoints", "?")
-    if info.get("kind") == "weights":
-        what = f"{n} .weights.h5 states; choose the base model they belong to"
-    else:
-        what = f"{n} .keras states"
-    text = f"Stored {name}: {what}."
-    return CheckpointsUpload(checkpoint_options(store.list_checkpoints()), ref, text, True)
+# --------------------------------------------------------------------------------- series
 
 
 @dataclass
 class SeriesChoice:
-    """What the Training tab shows for a series: its layers, and whether it needs a base."""
+    """What the tab shows for a series: its layers, and whether it needs a base model."""
 
     layers: LayerChoice = field(default_factory=LayerChoice)
     needs_base: bool = False
@@ -134,7 +73,7 @@ class SeriesChoice:
 def series_layers(
     checkpoints: str | None, base_model: str | None, current: str | None, data_dir: str | Path
 ) -> SeriesChoice:
-    """The layer options of a series (from a worker or the cache, never loaded here)."""
+    """The layer options of a series (from a job process or the cache, never loaded here)."""
     from layouts.controls import layer_options
 
     if not checkpoints:
@@ -160,92 +99,50 @@ def series_layers(
         text = (
             f"{name}: {n} states, {len(layers)} layers." if n else f"{name}: {len(layers)} layers."
         )
-    if current and value != current and current != TAB_DEFAULTS["train_layer"]:
+    if current and value != current and current != layout.DEFAULTS["layer"]:
         text += f" Layer {current!r} is not in this model; showing {value!r}."
     return SeriesChoice(LayerChoice(layer_options(layers), value, text), needs_base)
 
 
-# --------------------------------------------------------------------------- the view data
+# ------------------------------------------------------------------------------------ job
 
 
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()
+def training_request(values: dict[str, Any]) -> tuple[Any, TrainingRequest]:
+    """The training job and the request of the shared controls and the tab's series."""
+    job = get_job("training")
+    return job, job.validate({name: values.get(name) for name, _ in INPUTS})
 
 
-def frame_key(key: str, state: int) -> str:
-    """Cache key of one state's frame (its maps as typed arrays) of training result ``key``."""
-    return "training-frame-" + _key(VIEW_VERSION, key, int(state))
+def training_data(outcome, request: TrainingRequest, values: dict[str, Any]) -> dict[str, Any]:
+    """What the result store holds: the overview, the request and the key; never maps."""
+    return {**outcome.view, "request": asdict(request), "key": outcome.key}
 
 
-def summary_key(key: str) -> str:
-    """Cache key of the browser's summary of training result ``key``."""
-    return "training-summary-" + _key(VIEW_VERSION, key)
+def training_status(outcome, data: dict[str, Any]) -> str:
+    n, groups, neurons = data["n"], len(data["names"]), data["n_neurons"]
+    what = f"{n} states, {groups} groups, {neurons} neurons"
+    if not outcome.computed:
+        return f"Loaded the stored result: {what}."
+    computed = data.get("computed", n)
+    reused = f"; {n - computed} NAPs from the cache" if computed < n else ""
+    return f"{timed(outcome)}: {what}{reused}."
 
 
-def _floats(values: Any) -> list[float | None]:
-    out: list[float | None] = []
-    for v in values:
-        f = None if v is None else float(v)
-        out.append(None if f is None or f != f else f)  # NaN -> None (JSON null)
-    return out
+JOB = JobTab(
+    layout.JOB, INPUTS, training_request, training_data, training_status, "training",
+    starting="loading checkpoints and data…", keep_shown=True,
+)  # fmt: skip
 
 
-def view_summary(result: TrainingResult, key: str) -> dict[str, Any]:
-    """What TRAIN_RESULT holds: the request, the key, and what the browser draws besides maps.
-
-    Never the maps themselves (those are frames, fetched one state at a time).
-    """
-    return {
-        "request": asdict(result.request),
-        "key": key,
-        "n": result.n_states,
-        "steps": [int(s) for s in result.steps],
-        "labels": [result.frame_title(i) for i in range(result.n_states)],
-        "names": list(result.group_names),
-        "vmax": float(result.vmax),
-        "change": _floats(result.change),
-        "accuracy": _floats(result.accuracy),
-        "resolution": int(result.maps.shape[-1]),
-        "n_neurons": int(result.layout.shape[0]),
-        "computed": int(sum(not c for c in result.from_cache)),
-    }
-
-
-def prepare_view(
-    store: Store, request: TrainingRequest, key: str, result: TrainingResult | None = None
-) -> dict[str, Any] | None:
-    """The summary of the stored result ``key``, writing its frames on first use.
-
-    Returns None when the result is not stored. The cache evicts entries on its own, so the
-    result and every frame are checked (a key lookup each, no value read).
-    """
-    summary = store.cache.get(summary_key(key))
-    if (
-        summary is not None
-        and key in store.cache
-        and all(frame_key(key, i) in store.cache for i in range(summary["n"]))
-    ):
-        return {**summary, "request": asdict(request)}
-    if result is None:
-        result = store.cache.get(key)
-        if result is None:
-            return None
-    for i in range(result.n_states):
-        store.cache.set(frame_key(key, i), encode_maps(result.maps[i]))
-    summary = view_summary(result, key)
-    store.cache.set(summary_key(key), summary)  # last: a summary means every frame is there
-    return {**summary, "request": asdict(request)}
-
-
-def frame(data_dir: str | Path, data: dict | None, state: int) -> list[dict[str, str]] | None:
-    """The maps of state ``state`` of the TRAIN_RESULT ``data``, as typed arrays, or None."""
+def frame(data_dir: str | Path, data: dict | None, state: int) -> dict[str, Any] | None:
+    """State ``state``'s frame (``maps``, ``values``) of the result-store ``data``, or None."""
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
         return None
     return Store(data_dir).cache.get(frame_key(data["key"], int(state)))
 
 
 def training_result(data_dir: str | Path, data: dict | None) -> TrainingResult | None:
-    """The whole TrainingResult a TRAIN_RESULT entry points to (for exports), or None."""
+    """The whole TrainingResult a result-store entry points to (for exports), or None."""
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
         return None
     try:
@@ -254,161 +151,237 @@ def training_result(data_dir: str | Path, data: dict | None) -> TrainingResult |
         return None
 
 
-# --------------------------------------------------------------------------- running
+# ----------------------------------------------------------------------------------- view
 
 
-def _done_status(summary: dict[str, Any], seconds: float | None) -> str:
-    n, groups, neurons = summary["n"], len(summary["names"]), summary["n_neurons"]
-    what = f"{n} states, {groups} groups, {neurons} neurons"
-    if seconds is None:
-        return f"Loaded the stored result: {what}."
-    computed = summary.get("computed", n)
-    reused = f"; {n - computed} NAPs from the cache" if computed < n else ""
-    return f"Done in {seconds:.1f} s: {what}{reused}."
+def _marks(steps: list[int]) -> dict[int, str]:
+    """About six slider marks, labelled with the batch number; always the first and last."""
+    n = len(steps)
+    if n == 0:
+        return {}
+    every = max(1, round(n / 6))
+    picks = set(range(0, n, every)) | {n - 1}
+    if n - 1 - max(picks - {n - 1}, default=0) < every / 2:
+        picks.discard(max(picks - {n - 1}, default=n - 1))  # no two marks on top of each other
+    picks.add(n - 1)
+    return {i: str(steps[i]) for i in sorted(picks)}
 
 
-def run_training_job(
-    shared: dict[str, Any],
-    tab: dict[str, Any],
-    data_dir: str | Path,
-    set_progress: SetProgress | None = None,
-    compute: Compute = COMPUTE_TRAINING,
-) -> tuple[dict[str, Any] | None, str]:
-    """The Training tab's Run job: the stored result at once, else compute it with progress.
+@dataclass
+class ResultView:
+    """What a new result sets: the slider, the figures, the label and extra status."""
 
-    Parameters
-    ----------
-    shared : dict
-        The sidebar's shared controls (:data:`callbacks.state.SHARED_KEYS`).
-    tab : dict
-        The tab values (:data:`callbacks.state.TAB_KEYS`).
-
-    Returns
-    -------
-    result : dict or None
-        TRAIN_RESULT data (:func:`view_summary`), None when nothing could be shown.
-    status : str
-        A readable line for TRAIN_STATUS; errors never raise.
-    """
-    data_dir = Path(data_dir)
-    report = set_progress or (lambda value: None)
-    t0 = time.perf_counter()
-    try:
-        request = build_training_request(shared, tab)
-        store = Store(data_dir)
-        key = store.training_key(request)
-        if key is not None:
-            summary = prepare_view(store, request, key)
-            if summary is not None:
-                report((1, 1, "done (cached)"))
-                return summary, _done_status(summary, None)
-        log_job(data_dir, f"training:{key or 'demo-untrained'}", request.method)
-        LOG.info("computing training maps (%s) in pid %d", request.method, os.getpid())
-        report((0, 1, "loading checkpoints and data…"))
-        compute(request, data_dir, ProgressRelay(report))
-        key = store.training_key(request)
-        summary = prepare_view(store, request, key) if key is not None else None
-        if summary is None:
-            raise RuntimeError("the result was computed but could not be stored")
-    except Cancelled:
-        return None, CANCELLED
-    except Exception as exc:  # the page shows one readable line; the server keeps serving
-        return None, f"Run failed: {readable_error(exc)}"
-    report((1, 1, "done"))
-    return summary, _done_status(summary, time.perf_counter() - t0)
+    max: int
+    marks: dict[int, str]
+    value: int
+    disabled: bool
+    maps: go.Figure
+    change: go.Figure
+    label: str
+    warning: str | None = None
 
 
-def cached_training_result(
-    shared: dict[str, Any],
-    tab: dict[str, Any],
-    data_dir: str | Path,
-    warnings: list[str] | None = None,
-) -> tuple[dict[str, Any] | None, str]:
-    """The stored training result for the controls, if any; never computes (nor logs a job).
+def _placeholder(text: str) -> ResultView:
+    return ResultView(
+        0, {}, 0, True, empty_figure(text, height=420), empty_figure("", height=230), ""
+    )
+
+
+def pick_state(data: dict, wanted: Any, current: Any = None) -> tuple[int, str | None]:
+    """The state to show for a new result: the link's, else the one shown, else the last.
 
     Returns
     -------
-    result : dict or None
-        TRAIN_RESULT data, or None when not stored (or the controls are invalid).
-    status : str
-        ``warnings`` (one per line) followed by what happened.
+    state : int
+    warning : str or None
+        When the link asked for a state beyond the series (the last one is shown).
     """
-    lines = list(warnings or [])
-    result = None
-    try:
-        request = build_training_request(shared, tab)
-        store = Store(data_dir)
-        key = store.training_key(request)
-        result = prepare_view(store, request, key) if key is not None else None
-        lines.append(
-            "Showing the stored result for these settings." if result is not None else NOT_COMPUTED
+    n = int(data["n"])
+    value = coerce_int(wanted)
+    if value is not None:
+        if 0 <= value < n:
+            return value, None
+        return n - 1, (
+            f"Ignored state {value} in the link (this series has states 0 to {n - 1}); "
+            f"showing the last state."
         )
-    except TopomapError as exc:
-        lines.append(readable_error(exc) + ".")
-    except Exception as exc:
-        lines.append(f"Could not look for a stored result: {readable_error(exc)}")
-    return result, "\n".join(lines)
+    value = coerce_int(current)
+    if value is not None and 0 <= value < n:
+        return value, None
+    return n - 1, None
 
 
-# --------------------------------------------------------------------------- callbacks
+def result_view(
+    data_dir: str | Path, data: dict | None, wanted: Any = None, current: Any = None
+) -> ResultView:
+    """The slider settings and full figures for result-store ``data``.
+
+    ``wanted`` is the state a link asked for; ``current`` the slider's value, kept when it
+    fits (a re-run of the same series keeps its place).
+    """
+    if not isinstance(data, dict) or not data.get("n"):
+        return _placeholder(layout.NO_TRAINING)
+    state, warning = pick_state(data, wanted, current)
+    shown = frame(data_dir, data, state)
+    if shown is None:
+        return _placeholder(GONE)
+    label = data["labels"][state]
+    z = tf.encode_maps(shown["maps"])
+    return ResultView(
+        max=int(data["n"]) - 1,
+        marks=_marks(data["steps"]),
+        value=state,
+        disabled=int(data["n"]) < 2,
+        maps=tf.state_maps_figure(data["names"], z, data["vmax"], data["resolution"], label),
+        change=tf.change_figure(data["steps"], data["change"], data["accuracy"], state),
+        label=label,
+        warning=warning,
+    )
 
 
-def _tab_values(checkpoints: Any, base: Any, layer: Any) -> dict[str, Any]:
-    return {**TAB_DEFAULTS, "checkpoints": checkpoints, "base_model": base, "train_layer": layer}
+def state_view(data_dir: str | Path, data: dict | None, state: Any) -> tuple[Patch, Patch, str]:
+    """What one slider step sends: the state's maps, the curves' markers and the label.
+
+    Raises
+    ------
+    PreventUpdate
+        No result, a state outside it, or its frame is gone (the next Run restores it).
+    """
+    i = coerce_int(state)
+    if not isinstance(data, dict) or not data.get("n") or i is None or not 0 <= i < data["n"]:
+        raise PreventUpdate
+    shown = frame(data_dir, data, i)
+    if shown is None:
+        raise PreventUpdate
+    label = data["labels"][i]
+    return (
+        tf.maps_patch(tf.encode_maps(shown["maps"]), label),
+        tf.change_patch(data["steps"], data["change"], data["accuracy"], i),
+        label,
+    )
 
 
-def register(app: Dash) -> None:
-    """Register the Training tab's upload, layer list, Run job and cached-result callbacks."""
-    data_dir = app_data_dir(app)
-    series = [
-        State(ID.TRAIN_CHECKPOINTS, "value"),
-        State(ID.TRAIN_BASE_MODEL, "value"),
-        State(ID.TRAIN_LAYER, "value"),
-    ]
+def linked_state(slider: Any, pending: dict | None, result: dict | None) -> Any:
+    """The state a link should carry: a link's state still waiting, else the slider's value
+    when a training result is shown, else none."""
+    waiting = (pending or {}).get("state")
+    if waiting is not None:
+        return waiting
+    return slider if isinstance(result, dict) and result.get("n") else None
+
+
+# -------------------------------------------------------------------------------- exports
+
+#: Export button -> (file name suffix, MIME type).
+FORMATS: dict[str, tuple[str, str]] = {
+    T.EXPORT_GIF: (".gif", "image/gif"),
+    T.EXPORT_MP4: (".mp4", "video/mp4"),
+    T.EXPORT_CSV: ("_change.csv", "text/csv"),
+}
+
+#: Frames per second of the animations, and the enlargement of each map (100 px -> 200 px).
+FPS = 8
+FRAME_SIZE = 2
+
+#: Bump when the exported files change form.
+EXPORT_VERSION = "1"
+
+
+def file_stem(result: TrainingResult) -> str:
+    """``topomaps_training_<layer>_<method>``, with anything but ``A-Za-z0-9._-`` replaced."""
+    raw = f"topomaps_training_{result.request.layer}_{result.request.method}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)[:150]
+
+
+def animation_bytes(result: TrainingResult, kind: str) -> bytes:
+    """The GIF or MP4 (``kind``: ``"gif"``, ``"mp4"``) of every state, one frame per state."""
+    frames = render_frames(result, FRAME_SIZE)
+    with tempfile.TemporaryDirectory(prefix="topomaps-export-") as folder:
+        path = Path(folder) / f"animation.{kind}"
+        (save_gif if kind == "gif" else save_mp4)(frames, path, FPS)
+        return path.read_bytes()
+
+
+def export_file(
+    kind: str, result: TrainingResult, store: Store | None = None, key: str = ""
+) -> dict:
+    """The ``dcc.Download`` data for export button ``kind``; animations are kept in the
+    ``store``'s cache under the result's ``key``."""
+    if kind not in FORMATS:
+        raise ValueError(f"unknown export {kind!r}; valid: {', '.join(FORMATS)}")
+    suffix, mime = FORMATS[kind]
+    filename = file_stem(result) + suffix
+    if kind == T.EXPORT_CSV:
+        return {"content": change_csv(result), "filename": filename, "type": mime, "base64": False}
+    fmt = suffix.lstrip(".")
+    cache_key = None
+    if store is not None and key:
+        parts = {"kind": "training-export", "v": EXPORT_VERSION, "key": key, "format": fmt}
+        cache_key = digest({**parts, "fps": FPS, "size": FRAME_SIZE})
+    content = store.cache.get(cache_key) if cache_key else None
+    if content is None:
+        content = animation_bytes(result, fmt)
+        if cache_key:
+            store.cache.set(cache_key, content)
+    encoded = base64.b64encode(content).decode("ascii")
+    return {"content": encoded, "filename": filename, "type": mime, "base64": True}
+
+
+def download(kind: str | None, data_dir: str | Path, data: dict | None) -> dict[str, Any]:
+    """Download data for a click, or PreventUpdate when there is nothing to export."""
+    result = training_result(data_dir, data)
+    if result is None or kind not in FORMATS:
+        raise PreventUpdate
+    return export_file(kind, result, Store(data_dir), str(data.get("key") or ""))
+
+
+# ------------------------------------------------------------------------------ callbacks
+
+
+def register(app: Dash, data_dir: Path) -> None:
+    """Register the Training tab's callbacks: series, layers, the job, the view, exports."""
+    register_job(app, JOB, data_dir)
+    _register_series(app, data_dir)
+    _register_view(app, data_dir)
+    export_ids = [bid for bid, _, _ in layout.TRAINING_EXPORTS]
 
     @app.callback(
-        Output(ID.TRAIN_CHECKPOINTS, "options"),
-        Output(ID.TRAIN_CHECKPOINTS, "value", allow_duplicate=True),
-        Output(ID.TRAIN_MESSAGE, "children", allow_duplicate=True),
-        Input(ID.TRAIN_UPLOAD, "contents"),
-        State(ID.TRAIN_UPLOAD, "filename"),
-        State(ID.TRAIN_CHECKPOINTS, "value"),
+        Output(T.DOWNLOAD, "data"),
+        *[Input(bid, "n_clicks") for bid in export_ids],
+        State(T.RESULT, "data"),
+        background=True,
+        running=[(Output(bid, "disabled"), True, False) for bid in export_ids],
         prevent_initial_call=True,
     )
-    def on_upload(contents: str | None, filename: str | None, current: str | None):
-        if not contents:
+    def on_export(*args: Any) -> dict[str, Any]:
+        *clicks, data = args
+        if not any(clicks):
             raise PreventUpdate
-        outcome = upload_checkpoints(contents, filename, current, data_dir)
-        value = outcome.value if outcome.value != current else no_update
-        return outcome.options, value, message(outcome.message, outcome.ok)
+        return download(ctx.triggered_id, data_dir, data)
 
-    @app.callback(
-        Output(ID.TRAIN_BASE_FIELD, "style"),
-        Output(ID.TRAIN_LAYER, "options"),
-        Output(ID.TRAIN_LAYER, "value", allow_duplicate=True),
-        Output(ID.TRAIN_MESSAGE, "children"),
-        Output(ID.TRAIN_LINK, "data", allow_duplicate=True),
-        Input(ID.TRAIN_CHECKPOINTS, "value"),
-        Input(ID.TRAIN_BASE_MODEL, "value"),
-        Input(ID.TABS, "value"),
-        State(ID.TRAIN_LAYER, "value"),
-        State(ID.TRAIN_LINK, "data"),
-        prevent_initial_call=True,
+
+def _register_series(app: Dash, data_dir: Path) -> None:
+    register_upload(app, data_dir, upload_checkpoints, T.UPLOAD, T.CHECKPOINTS, T.MESSAGE)
+
+    def choose(checkpoints, base, wanted):
+        choice = series_layers(checkpoints, base, wanted, data_dir)
+        return ({} if choice.needs_base else {"display": "none"},), choice.layers
+
+    register_layer_list(
+        app,
+        [T.CHECKPOINTS, T.BASE_MODEL],
+        T.LAYER,
+        T.LINK,
+        "train_layer",
+        choose,
+        tab="training",
+        message_id=T.MESSAGE,
+        extra_outputs=[Output(T.BASE_FIELD, "style")],
     )
-    def on_series(checkpoints, base, tab, current, link):
-        if tab != "training":
-            raise PreventUpdate  # the layer list waits until the tab is opened
-        linked = (link or {}).get("train_layer")
-        choice = series_layers(checkpoints, base, linked or current, data_dir)
-        style = {} if choice.needs_base else {"display": "none"}
-        layers = choice.layers
-        done = Patch()
-        done["train_layer"] = None
-        return style, layers.options, layers.value, message(layers.message, layers.ok), done
 
     @app.callback(
-        Output(ID.TRAIN_BASE_MODEL, "options"),
-        Output(ID.TRAIN_CHECKPOINTS, "options", allow_duplicate=True),
+        Output(T.BASE_MODEL, "options"),
+        Output(T.CHECKPOINTS, "options", allow_duplicate=True),
         Input(ID.TABS, "value"),
         prevent_initial_call=True,
     )
@@ -417,74 +390,178 @@ def register(app: Dash) -> None:
         if tab != "training":
             raise PreventUpdate
         store = Store(data_dir)
-        return model_options(store.list_models()), checkpoint_options(store.list_checkpoints())
+        return model_options(store.list_models()), layout.checkpoint_options(
+            store.list_checkpoints()
+        )
+
+
+def _register_view(app: Dash, data_dir: Path) -> None:
+    export_ids = [bid for bid, _, _ in layout.TRAINING_EXPORTS]
 
     @app.callback(
-        Output(ID.TRAIN_RESULT, "data", allow_duplicate=True),
-        Output(ID.TRAIN_STATUS, "children", allow_duplicate=True),
-        Input(ID.TRAIN_RUN, "n_clicks"),
-        *[State(cid, "value") for cid in SHARED_IDS],
-        *series,
-        **job_options(ID.TRAIN_RUN, ID.TRAIN_CANCEL, ID.TRAIN_PROGRESS_BAR, ID.TRAIN_PROGRESS_TEXT),
+        *[Output(T.SLIDER, prop) for prop in ("max", "marks", "value", "disabled")],
+        Output(T.PLAY, "disabled"),
+        *[Output(graph, "figure") for graph in (T.MAPS_GRAPH, T.CHANGE_GRAPH)],
+        Output(T.STEP_LABEL, "children"),
+        Output(T.STATUS, "children", allow_duplicate=True),
+        Output(T.LINK, "data", allow_duplicate=True),
+        *[Output(bid, "disabled") for bid in export_ids],
+        Input(T.RESULT, "data"),
+        State(T.LINK, "data"),
+        *[State(T.SLIDER, prop) for prop in ("value", "disabled")],
+        State(T.STATUS, "children"),
+        prevent_initial_call=True,
     )
-    def on_run(set_progress: SetProgress, n_clicks: int | None, *values: Any):
-        if not n_clicks:
-            raise PreventUpdate
-        *shared, checkpoints, base, layer = values
-        result, status = run_training_job(
-            shared_dict(*shared), _tab_values(checkpoints, base, layer), data_dir, set_progress
+    def on_result(data: dict | None, link: dict | None, current: Any, idle: Any, status: Any):
+        # The state shown stays when another result replaces one (a disabled slider shows none).
+        kept = None if idle else current
+        shown = result_view(data_dir, data, (link or {}).get("state"), kept)
+        text = no_update
+        if shown.warning:
+            text = "\n".join(
+                filter(None, [status if isinstance(status, str) else "", shown.warning])
+            )
+        done = Patch()
+        if data:
+            done["state"] = None  # the link's state is used once, with the first result
+        no_result = not (isinstance(data, dict) and data.get("n"))
+        return (
+            shown.max,
+            shown.marks,
+            shown.value,
+            shown.disabled,
+            shown.disabled,
+            shown.maps,
+            shown.change,
+            shown.label,
+            text,
+            done,
+            *[no_result] * len(export_ids),
         )
-        return (result if result is not None else no_update), status
 
+    @app.callback(
+        Output(T.MAPS_GRAPH, "figure", allow_duplicate=True),
+        Output(T.CHANGE_GRAPH, "figure", allow_duplicate=True),
+        Output(T.STEP_LABEL, "children", allow_duplicate=True),
+        Input(T.SLIDER, "value"),
+        State(T.RESULT, "data"),
+        prevent_initial_call=True,
+    )
+    def on_state(state: Any, data: dict | None):
+        return state_view(data_dir, data, state)
+
+    def clicked(click: dict | None, data: dict | None) -> int | None:
+        n = int(data["n"]) if isinstance(data, dict) and data.get("n") else 0
+        return tf.clicked_state(click, n)
+
+    register_click(app, (T.SLIDER, "value"), T.CHANGE_GRAPH, T.RESULT, clicked)
+
+    # Play/pause, in the browser: the button starts the interval (from the first state when
+    # at the end); every tick moves the slider one state; the last state pauses.
     app.clientside_callback(
-        """function(n) {
+        """function(n, disabled, value, max) {
             const skip = window.dash_clientside.no_update;
-            return n ? 'Running…' : skip;
+            if (!n) { return [skip, skip, skip]; }
+            if (disabled) {
+                const start = (value >= max) ? 0 : skip;
+                return [false, '⏸ Pause', start];
+            }
+            return [true, '▶ Play', skip];
         }""",
-        Output(ID.TRAIN_STATUS, "children", allow_duplicate=True),
-        Input(ID.TRAIN_RUN, "n_clicks"),
+        Output(T.INTERVAL, "disabled"),
+        Output(T.PLAY, "children"),
+        Output(T.SLIDER, "value", allow_duplicate=True),
+        Input(T.PLAY, "n_clicks"),
+        State(T.INTERVAL, "disabled"),
+        State(T.SLIDER, "value"),
+        State(T.SLIDER, "max"),
         prevent_initial_call=True,
     )
-
-    @app.callback(
-        Output(ID.TRAIN_STATUS, "children", allow_duplicate=True),
-        Input(ID.TRAIN_CANCEL, "n_clicks"),
+    app.clientside_callback(
+        """function(ticks, value, max) {
+            const skip = window.dash_clientside.no_update;
+            if (!ticks) { return [skip, skip, skip]; }
+            const next = (value || 0) + 1;
+            if (next >= max) { return [max, true, '▶ Play']; }
+            return [next, skip, skip];
+        }""",
+        Output(T.SLIDER, "value", allow_duplicate=True),
+        Output(T.INTERVAL, "disabled", allow_duplicate=True),
+        Output(T.PLAY, "children", allow_duplicate=True),
+        Input(T.INTERVAL, "n_intervals"),
+        State(T.SLIDER, "value"),
+        State(T.SLIDER, "max"),
         prevent_initial_call=True,
     )
-    def on_cancel(n_clicks: int | None) -> str:
-        if not n_clicks:
-            raise PreventUpdate
-        return CANCELLED
-
-    @app.callback(
-        Output(ID.TRAIN_RESULT, "data"),
-        Output(ID.TRAIN_STATUS, "children"),
-        *[Input(cid, "value") for cid in SHARED_IDS],
-        Input(ID.TRAIN_CHECKPOINTS, "value"),
-        Input(ID.TRAIN_BASE_MODEL, "value"),
-        Input(ID.TRAIN_LAYER, "value"),
-        Input(ID.TABS, "value"),
-        State(ID.URL_WARNINGS, "data"),
-        State(ID.TRAIN_RESULT, "data"),
-        prevent_initial_call=True,
+    app.clientside_callback(
+        "function(ms) { return ms || 400; }",
+        Output(T.INTERVAL, "interval"),
+        Input(T.SPEED, "value"),
     )
-    def on_controls_changed(*args: Any):
-        *shared, checkpoints, base, layer, tab, warnings, shown = args
-        if tab != "training":
-            raise PreventUpdate  # nothing of a training result is read for the other tabs
-        result, status = cached_training_result(
-            shared_dict(*shared), _tab_values(checkpoints, base, layer), data_dir, warnings
-        )
-        if same_result(result, shown):
-            raise PreventUpdate  # e.g. back from another tab: keep the state shown
-        return result, status
 
 
-def same_result(new: dict | None, shown: dict | None) -> bool:
-    """Whether two TRAIN_RESULT entries show the same stored result."""
-    return (
-        isinstance(new, dict)
-        and isinstance(shown, dict)
-        and new.get("key") == shown.get("key")
-        and new.get("request") == shown.get("request")
-    )
+# ----------------------------------------------------------------------------------- link
+
+
+def _state_check(raw: Any) -> tuple[Any, str | None]:
+    from topomap_core.config import max_checkpoints
+
+    value = coerce_int(raw)
+    if value is None:
+        return None, f"state {short(raw)!r} (not a whole number)"
+    top = max_checkpoints() - 1  # the series' own length is checked when its result shows
+    if not 0 <= value <= top:
+        return None, f"state {value} (must be between 0 and {top})"
+    return value, None
+
+
+#: The series' keys, shared with the Compare tab's "two states" mode.
+SERIES_LINKS: tuple[Link, ...] = (
+    Link(
+        "checkpoints",
+        field_check(TrainingRequest, "checkpoints"),
+        layout.DEFAULTS["checkpoints"],
+        T.CHECKPOINTS,
+        known="checkpoints",
+        label="checkpoints",
+    ),
+    Link(
+        "base_model",
+        field_check(TrainingRequest, "base_model"),
+        None,
+        T.BASE_MODEL,
+        known="model",
+        label="base model",
+    ),
+    Link(
+        "train_layer",
+        field_check(TrainingRequest, "layer", "training layer"),
+        layout.DEFAULTS["layer"],
+        T.LAYER,
+        store=T.LINK,
+        label="training layer",
+    ),
+)
+
+#: What a link carries while the tab is open: the series and the state shown. While the
+#: animation plays, the state is written when it pauses (not a history entry per frame).
+LINKS: tuple[Link, ...] = (
+    *SERIES_LINKS,
+    Link(
+        "state",
+        _state_check,
+        None,
+        T.SLIDER,
+        load=False,
+        store=T.LINK,
+        label="state",
+        extra_inputs=((T.INTERVAL, "disabled"),),
+        extra_states=((T.LINK, "data"), (T.RESULT, "data")),
+        output=lambda slider, paused, pending, result: linked_state(slider, pending, result),
+        hold=lambda trigger, slider, paused, pending, result: (
+            paused is False and trigger == T.SLIDER
+        ),
+    ),
+)
+
+TAB = Tab(TabPane("training", "Training", layout.build), register, LINKS)

@@ -5,13 +5,57 @@ Data, groups, layout method and seed are the sidebar's, as on every tab.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from dash import dcc, html
 
-from callbacks.state import TAB_DEFAULTS
-from layouts.controls import model_options
-from layouts.figures import empty_figure
-from layouts.ids import ID
-from layouts.training import run_block
+from topomap_core.analyses.compare import CompareRequest
+from topomap_core.params import defaults
+from topomap_core.store import Store
+
+from .controls import model_options, run_block
+from .figures.maps import empty_figure
+from .ids import JobIds
+
+
+class CompareIds(StrEnum):
+    """Component ids of the Compare tab."""
+
+    MODE = "compare-mode"
+    MODELS_FIELDS = "compare-models-fields"
+    STATES_FIELDS = "compare-states-fields"
+    UPLOAD = "compare-upload"
+    MODEL_A = "compare-model-a"
+    LAYER_A = "compare-layer-a"
+    MODEL_B = "compare-model-b"
+    LAYER_B = "compare-layer-b"
+    STATE_A = "compare-state-a"
+    STATE_B = "compare-state-b"
+    MESSAGE = "compare-message"
+    RUN = "compare-run"
+    CANCEL = "compare-cancel"
+    PROGRESS_BAR = "compare-progress-bar"
+    PROGRESS_TEXT = "compare-progress-text"
+    STATUS = "compare-status"
+    RESULT = "compare-result"
+    LINK = "compare-link"
+    GRAPH = "compare-graph"
+
+
+#: The Compare tab's job.
+JOB = JobIds(
+    CompareIds.RUN,
+    CompareIds.CANCEL,
+    CompareIds.PROGRESS_BAR,
+    CompareIds.PROGRESS_TEXT,
+    CompareIds.STATUS,
+    CompareIds.RESULT,
+)
+
+#: What the tab compares on a plain load (two states of the training series), and the
+#: models and layers it offers first.
+DEFAULT_MODE = "states"
+DEFAULTS = defaults(CompareRequest)
 
 NO_COMPARISON = "No comparison yet: choose what to compare, then press Compare."
 
@@ -43,28 +87,28 @@ def setup(models: list[dict[str, str]]) -> html.Section:
                     _field(
                         "Model A",
                         dcc.Dropdown(
-                            id=ID.COMPARE_MODEL_A,
+                            id=CompareIds.MODEL_A,
                             options=models,
-                            value=TAB_DEFAULTS["model_a"],
+                            value=DEFAULTS["model_a"],
                             clearable=False,
                         ),
                     ),
-                    _field("Layer of A", _layer(ID.COMPARE_LAYER_A, TAB_DEFAULTS["layer_a"])),
+                    _field("Layer of A", _layer(CompareIds.LAYER_A, DEFAULTS["layer"])),
                     _field(
                         "Model B",
                         dcc.Dropdown(
-                            id=ID.COMPARE_MODEL_B,
+                            id=CompareIds.MODEL_B,
                             options=models,
-                            value=TAB_DEFAULTS["model_b"],
+                            value=DEFAULTS["model_b"],
                             clearable=False,
                         ),
                     ),
-                    _field("Layer of B", _layer(ID.COMPARE_LAYER_B, TAB_DEFAULTS["layer_b"])),
+                    _field("Layer of B", _layer(CompareIds.LAYER_B, DEFAULTS["layer"])),
                 ],
                 className="tab-fields tab-fields-4",
             ),
             dcc.Upload(
-                id=ID.COMPARE_UPLOAD,
+                id=CompareIds.UPLOAD,
                 children=html.Div(
                     [
                         html.Strong("Drop a model here"),
@@ -77,27 +121,27 @@ def setup(models: list[dict[str, str]]) -> html.Section:
                 className_active="upload upload-active",
             ),
         ],
-        id=ID.COMPARE_MODELS_FIELDS,
-        style={"display": "none"} if TAB_DEFAULTS["compare"] != "models" else {},
+        id=CompareIds.MODELS_FIELDS,
+        style={"display": "none"} if DEFAULT_MODE != "models" else {},
     )
     state_fields = html.Div(
         html.Div(
             [
                 _field(
                     "State A",
-                    dcc.Input(id=ID.COMPARE_STATE_A, type="number", min=0, step=1, debounce=True),
+                    dcc.Input(id=CompareIds.STATE_A, type="number", min=0, step=1, debounce=True),
                     "Index in the series; empty: the first.",
                 ),
                 _field(
                     "State B",
-                    dcc.Input(id=ID.COMPARE_STATE_B, type="number", min=0, step=1, debounce=True),
+                    dcc.Input(id=CompareIds.STATE_B, type="number", min=0, step=1, debounce=True),
                     "Empty: the last.",
                 ),
             ],
             className="tab-fields",
         ),
-        id=ID.COMPARE_STATES_FIELDS,
-        style={"display": "none"} if TAB_DEFAULTS["compare"] != "states" else {},
+        id=CompareIds.STATES_FIELDS,
+        style={"display": "none"} if DEFAULT_MODE != "states" else {},
     )
     return html.Section(
         [
@@ -111,38 +155,32 @@ def setup(models: list[dict[str, str]]) -> html.Section:
                 className="help",
             ),
             dcc.RadioItems(
-                id=ID.COMPARE_MODE,
+                id=CompareIds.MODE,
                 options=[{"label": v, "value": k} for k, v in COMPARE_MODE_LABELS.items()],
-                value=TAB_DEFAULTS["compare"],
+                value=DEFAULT_MODE,
                 className="radio",
             ),
             model_fields,
             state_fields,
-            html.Div(id=ID.COMPARE_MESSAGE, className="message", role="status"),
-            run_block(
-                ID.COMPARE_RUN,
-                ID.COMPARE_CANCEL,
-                ID.COMPARE_PROGRESS_BAR,
-                ID.COMPARE_PROGRESS_TEXT,
-                ID.COMPARE_STATUS,
-                "Compare",
-            ),
+            html.Div(id=CompareIds.MESSAGE, className="message", role="status"),
+            run_block(JOB, "Compare"),
         ],
         className="card tab-setup",
     )
 
 
-def build(models: list[dict[str, str]] | None = None) -> html.Div:
-    """The Compare tab's content."""
+def build(store: Store | None = None) -> html.Div:
+    """The Compare tab's content, listing the models of ``store``."""
+    models = model_options(store.list_models() if store else [])
     return html.Div(
         [
-            dcc.Store(id=ID.COMPARE_RESULT, data=None),
+            dcc.Store(id=CompareIds.RESULT, data=None),
             # The layers a link asks for, until the models' layer lists load.
-            dcc.Store(id=ID.COMPARE_LINK, data=None),
-            setup(models or model_options([])),
+            dcc.Store(id=CompareIds.LINK, data=None),
+            setup(models),
             html.Section(
                 dcc.Graph(
-                    id=ID.COMPARE_GRAPH,
+                    id=CompareIds.GRAPH,
                     figure=empty_figure(NO_COMPARISON, height=420),
                     config={"displaylogo": False, "responsive": True, "displayModeBar": False},
                 ),

@@ -11,9 +11,14 @@ from typing import Any
 
 from dash import dcc, html
 
-from callbacks.state import DEFAULTS, MAX_PER_GROUP, MAX_RANDOM_GROUPS, MAX_SEED
-from layouts.ids import ID
+from topomap_core.analyses.view import ViewRequest
+from topomap_core.params import bounds, defaults
 from topomap_core.placement import LAYOUT_METHODS
+
+from .ids import ID, MAPS_JOB, JobIds
+
+#: What the page shows on a plain load: the built-in demo.
+DEFAULTS = defaults(ViewRequest)
 
 DEMO_MODEL_LABELS = {
     "demo:digits-mlp": "Demo: digits MLP (dense layers)",
@@ -172,7 +177,7 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
                         id=ID.RANDOM_GROUPS,
                         type="number",
                         min=0,
-                        max=MAX_RANDOM_GROUPS,
+                        max=bounds(ViewRequest, "random_groups")[1],
                         step=1,
                         value=DEFAULTS["random_groups"],
                         debounce=True,
@@ -185,7 +190,7 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
                         id=ID.PER_GROUP,
                         type="number",
                         min=1,
-                        max=MAX_PER_GROUP,
+                        max=bounds(ViewRequest, "per_group")[1],
                         step=1,
                         value=DEFAULTS["per_group"],
                         debounce=True,
@@ -216,7 +221,7 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
                 id=ID.SEED_INPUT,
                 type="number",
                 min=0,
-                max=MAX_SEED,
+                max=bounds(ViewRequest, "seed")[1],
                 step=1,
                 value=DEFAULTS["seed"],
                 debounce=True,
@@ -224,29 +229,30 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
             "Same seed, same groups and layout.",
         ),
     )
-    run = html.Section(
+    run = run_block(MAPS_JOB, "Run", class_name="panel panel-run")
+    # Sections 2-4 are shared by every tab; the Model section and Run belong to the Maps
+    # tab and are hidden on the others (callbacks.page sets the class).
+    return html.Aside(
+        [model, data_section, groups, layout, run], id=ID.SIDEBAR, className="sidebar"
+    )
+
+
+def run_block(ids: JobIds, label: str, class_name: str = "tab-run") -> html.Div:
+    """Run and Cancel buttons, progress bar and status line of a tab's job."""
+    return html.Div(
         [
             html.Div(
                 [
-                    html.Button("Run", id=ID.RUN_BUTTON, className="btn btn-primary", n_clicks=0),
+                    html.Button(label, id=ids.run, className="btn btn-primary", n_clicks=0),
                     html.Button(
-                        "Cancel",
-                        id=ID.CANCEL_BUTTON,
-                        className="btn",
-                        n_clicks=0,
-                        disabled=True,
+                        "Cancel", id=ids.cancel, className="btn", n_clicks=0, disabled=True
                     ),
                 ],
                 className="run-buttons",
             ),
-            html.Progress(id=ID.PROGRESS_BAR, value="0", max="1", className="progress"),
-            html.Div(id=ID.PROGRESS_TEXT, className="progress-text"),
-            html.Div(id=ID.STATUS, className="status", role="status", **{"aria-live": "polite"}),
+            html.Progress(id=ids.bar, value="0", max="1", className="progress"),
+            html.Div(id=ids.text, className="progress-text"),
+            html.Div(id=ids.status, className="status", role="status", **{"aria-live": "polite"}),
         ],
-        className="panel panel-run",
-    )
-    # Sections 2-4 are shared by every tab; the Model section and Run belong to the Maps
-    # tab and are hidden on the others (callbacks.tabs sets the class).
-    return html.Aside(
-        [model, data_section, groups, layout, run], id=ID.SIDEBAR, className="sidebar"
+        className=class_name,
     )

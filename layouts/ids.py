@@ -1,12 +1,18 @@
-"""Component ids, shared by layouts, callbacks and browser tests."""
+"""Component ids of the page's shared parts and the Maps tab, and the ids of a tab's job.
+
+Every other tab keeps its own ids in its layouts module (``layouts.training.TrainingIds``), so
+a new tab adds its ids where its components are built. Layouts, callbacks and browser tests
+share these constants.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
 class ID(StrEnum):
-    """Every component id of the dashboard."""
+    """Component ids of the header, sidebar, share bar, tabs and the Maps tab."""
 
     URL = "url"
 
@@ -62,49 +68,32 @@ class ID(StrEnum):
     SIDEBAR = "sidebar"
     CONTENT = "content"
 
-    # Training tab: checkpoints, run, view, export
-    TRAIN_CHECKPOINTS = "train-checkpoints"
-    TRAIN_UPLOAD = "train-upload"
-    TRAIN_MESSAGE = "train-message"
-    TRAIN_BASE_FIELD = "train-base-field"
-    TRAIN_BASE_MODEL = "train-base-model"
-    TRAIN_LAYER = "train-layer"
-    TRAIN_RUN = "train-run"
-    TRAIN_CANCEL = "train-cancel"
-    TRAIN_PROGRESS_BAR = "train-progress-bar"
-    TRAIN_PROGRESS_TEXT = "train-progress-text"
-    TRAIN_STATUS = "train-status"
-    TRAIN_RESULT = "train-result"
-    TRAIN_LINK = "train-link"
-    TRAIN_SLIDER = "train-slider"
-    TRAIN_PLAY = "train-play"
-    TRAIN_SPEED = "train-speed"
-    TRAIN_INTERVAL = "train-interval"
-    TRAIN_STEP_LABEL = "train-step-label"
-    TRAIN_MAPS_GRAPH = "train-maps-graph"
-    TRAIN_CHANGE_GRAPH = "train-change-graph"
-    TRAIN_EXPORT_GIF = "train-export-gif"
-    TRAIN_EXPORT_MP4 = "train-export-mp4"
-    TRAIN_EXPORT_CSV = "train-export-csv"
-    TRAIN_DOWNLOAD = "train-download"
 
-    # Compare tab
-    COMPARE_MODE = "compare-mode"
-    COMPARE_MODELS_FIELDS = "compare-models-fields"
-    COMPARE_STATES_FIELDS = "compare-states-fields"
-    COMPARE_UPLOAD = "compare-upload"
-    COMPARE_MODEL_A = "compare-model-a"
-    COMPARE_LAYER_A = "compare-layer-a"
-    COMPARE_MODEL_B = "compare-model-b"
-    COMPARE_LAYER_B = "compare-layer-b"
-    COMPARE_STATE_A = "compare-state-a"
-    COMPARE_STATE_B = "compare-state-b"
-    COMPARE_MESSAGE = "compare-message"
-    COMPARE_RUN = "compare-run"
-    COMPARE_CANCEL = "compare-cancel"
-    COMPARE_PROGRESS_BAR = "compare-progress-bar"
-    COMPARE_PROGRESS_TEXT = "compare-progress-text"
-    COMPARE_STATUS = "compare-status"
-    COMPARE_RESULT = "compare-result"
-    COMPARE_LINK = "compare-link"
-    COMPARE_GRAPH = "compare-graph"
+@dataclass(frozen=True)
+class JobIds:
+    """The components of a tab's job: Run, Cancel, progress bar and text, status, result."""
+
+    run: str
+    cancel: str
+    bar: str
+    text: str
+    status: str
+    result: str
+
+    @classmethod
+    def prefixed(cls, prefix: str) -> JobIds:
+        """``<prefix>-run``, ``<prefix>-cancel``, ``<prefix>-progress-bar``, ...``-result``."""
+        return cls(
+            f"{prefix}-run",
+            f"{prefix}-cancel",
+            f"{prefix}-progress-bar",
+            f"{prefix}-progress-text",
+            f"{prefix}-status",
+            f"{prefix}-result",
+        )
+
+
+#: The Maps tab's job (its Run panel is in the sidebar).
+MAPS_JOB = JobIds(
+    ID.RUN_BUTTON, ID.CANCEL_BUTTON, ID.PROGRESS_BAR, ID.PROGRESS_TEXT, ID.STATUS, ID.RESULT_STORE
+)

@@ -1,23 +1,37 @@
-"""The whole page: header, sidebar controls, share bar, the tabs (Maps, Training, Compare) and
-the client-side stores.
+"""The whole page: header, sidebar controls, share bar, the tabs and the client-side stores.
 
 :func:`build` is given to Dash as the layout *function*, so every page load lists the models,
-data files and checkpoint series stored so far.
+data files and checkpoint series stored so far. The tabs are given by ``app.py`` (each tab's
+layouts module builds its pane), so a new tab needs no change here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dash import dcc, html
 
-from layouts import compare, controls, share, training, views
-from layouts.ids import ID
 from topomap_core.store import Store
 
+from . import controls, share
+from .ids import ID
 
-def build(data_dir: str | Path | None = None) -> html.Div:
-    """Build the page for the store under ``data_dir`` (default: ``TOPOMAPS_DATA_DIR``)."""
+
+@dataclass(frozen=True)
+class TabPane:
+    """One tab of the main area: its value (the link's ``tab``), label and content builder."""
+
+    value: str
+    label: str
+    build: Callable[[Store], Any]
+
+
+def build(data_dir: str | Path | None = None, panes: Sequence[TabPane] = ()) -> html.Div:
+    """Build the page for the store under ``data_dir`` (default: ``TOPOMAPS_DATA_DIR``)
+    with ``panes`` as its tabs, the first being the default."""
     store = Store(data_dir)
     models = controls.model_options(store.list_models())
     header = html.Header(
@@ -50,7 +64,7 @@ def build(data_dir: str | Path | None = None) -> html.Div:
                 [
                     controls.build(models, controls.data_options(store.list_data())),
                     html.Div(
-                        [share.build(), tabs(store, models)], id=ID.CONTENT, className="content"
+                        [share.build(), tabs(store, panes)], id=ID.CONTENT, className="content"
                     ),
                 ],
                 className="body",
@@ -60,33 +74,20 @@ def build(data_dir: str | Path | None = None) -> html.Div:
     )
 
 
-#: (value, label) of the main area's tabs; the first is the default (a link without ``tab``).
-TAB_LABELS: tuple[tuple[str, str], ...] = (
-    ("maps", "Maps"),
-    ("training", "Training"),
-    ("compare", "Compare"),
-)
-
-
-def tabs(store: Store, models: list[dict[str, str]]) -> dcc.Tabs:
-    """Maps (the views of one model), Training (maps over a training run), Compare."""
-    panes = {
-        "maps": views.build(),
-        "training": training.build(training.checkpoint_options(store.list_checkpoints()), models),
-        "compare": compare.build(models),
-    }
+def tabs(store: Store, panes: Sequence[TabPane]) -> dcc.Tabs:
+    """The main area's tabs, the first selected (a link without ``tab``)."""
     return dcc.Tabs(
         id=ID.TABS,
-        value=TAB_LABELS[0][0],
+        value=panes[0].value if panes else None,
         children=[
             dcc.Tab(
-                label=label,
-                value=value,
-                children=panes[value],
+                label=pane.label,
+                value=pane.value,
+                children=pane.build(store),
                 className="tab",
                 selected_className="tab--selected",
             )
-            for value, label in TAB_LABELS
+            for pane in panes
         ],
         className="tabs",
         parent_className="tabs-parent",

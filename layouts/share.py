@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from layouts.ids import ID
+from .ids import ID
 
 #: (id, button text, tooltip) of every export button.
 EXPORTS: tuple[tuple[str, str, str], ...] = (

@@ -8,14 +8,61 @@ adds what only a training series has: the checkpoints (the built-in demo or an u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from dash import dcc, html
 
-from callbacks.state import TAB_DEFAULTS
-from layouts.controls import model_options
-from layouts.figures import empty_figure
-from layouts.ids import ID
+from topomap_core.analyses.training_maps import TrainingRequest
+from topomap_core.params import defaults
+from topomap_core.store import Store
+
+from .controls import model_options, run_block
+from .figures.maps import empty_figure
+from .ids import JobIds
+
+
+class TrainingIds(StrEnum):
+    """Component ids of the Training tab."""
+
+    CHECKPOINTS = "train-checkpoints"
+    UPLOAD = "train-upload"
+    MESSAGE = "train-message"
+    BASE_FIELD = "train-base-field"
+    BASE_MODEL = "train-base-model"
+    LAYER = "train-layer"
+    RUN = "train-run"
+    CANCEL = "train-cancel"
+    PROGRESS_BAR = "train-progress-bar"
+    PROGRESS_TEXT = "train-progress-text"
+    STATUS = "train-status"
+    RESULT = "train-result"
+    LINK = "train-link"
+    SLIDER = "train-slider"
+    PLAY = "train-play"
+    SPEED = "train-speed"
+    INTERVAL = "train-interval"
+    STEP_LABEL = "train-step-label"
+    MAPS_GRAPH = "train-maps-graph"
+    CHANGE_GRAPH = "train-change-graph"
+    EXPORT_GIF = "train-export-gif"
+    EXPORT_MP4 = "train-export-mp4"
+    EXPORT_CSV = "train-export-csv"
+    DOWNLOAD = "train-download"
+
+
+#: The Training tab's job.
+JOB = JobIds(
+    TrainingIds.RUN,
+    TrainingIds.CANCEL,
+    TrainingIds.PROGRESS_BAR,
+    TrainingIds.PROGRESS_TEXT,
+    TrainingIds.STATUS,
+    TrainingIds.RESULT,
+)
+
+#: What the tab shows on a plain load: the demo series and its layer.
+DEFAULTS = defaults(TrainingRequest)
 
 DEMO_CHECKPOINT_LABELS = {
     "demo:digits-mlp-training": "Demo: digits MLP, one epoch, saved after every batch",
@@ -29,9 +76,9 @@ DEFAULT_SPEED = 400
 
 #: (id, button text, tooltip) of the Training tab's exports.
 TRAINING_EXPORTS: tuple[tuple[str, str, str], ...] = (
-    (ID.TRAIN_EXPORT_GIF, "Animation GIF", "Every state's maps, one frame per state"),
-    (ID.TRAIN_EXPORT_MP4, "Animation MP4", "The same animation as an H.264 video"),
-    (ID.TRAIN_EXPORT_CSV, "Change CSV", "One row per state: batch, NAP change, accuracy"),
+    (TrainingIds.EXPORT_GIF, "Animation GIF", "Every state's maps, one frame per state"),
+    (TrainingIds.EXPORT_MP4, "Animation MP4", "The same animation as an H.264 video"),
+    (TrainingIds.EXPORT_CSV, "Change CSV", "One row per state: batch, NAP change, accuracy"),
 )
 
 _GRAPH_CONFIG = {
@@ -63,25 +110,6 @@ def _field(label: str, control: Any, hint: str | None = None, **kwargs: Any) -> 
     return html.Div(parts, className="field", **kwargs)
 
 
-def run_block(run: str, cancel: str, bar: str, text: str, status: str, label: str) -> html.Div:
-    """Run and Cancel buttons, progress bar and status line of a tab's background job."""
-    return html.Div(
-        [
-            html.Div(
-                [
-                    html.Button(label, id=run, className="btn btn-primary", n_clicks=0),
-                    html.Button("Cancel", id=cancel, className="btn", n_clicks=0, disabled=True),
-                ],
-                className="run-buttons",
-            ),
-            html.Progress(id=bar, value="0", max="1", className="progress"),
-            html.Div(id=text, className="progress-text"),
-            html.Div(id=status, className="status", role="status", **{"aria-live": "polite"}),
-        ],
-        className="tab-run",
-    )
-
-
 def setup(checkpoints: list[dict[str, str]], models: list[dict[str, str]]) -> html.Section:
     """The series, its base model and layer, and the Run block."""
     return html.Section(
@@ -98,9 +126,9 @@ def setup(checkpoints: list[dict[str, str]], models: list[dict[str, str]]) -> ht
                     _field(
                         "Checkpoints",
                         dcc.Dropdown(
-                            id=ID.TRAIN_CHECKPOINTS,
+                            id=TrainingIds.CHECKPOINTS,
                             options=checkpoints,
-                            value=TAB_DEFAULTS["checkpoints"],
+                            value=DEFAULTS["checkpoints"],
                             clearable=False,
                             searchable=False,
                         ),
@@ -109,26 +137,26 @@ def setup(checkpoints: list[dict[str, str]], models: list[dict[str, str]]) -> ht
                     _field(
                         "Base model",
                         dcc.Dropdown(
-                            id=ID.TRAIN_BASE_MODEL,
+                            id=TrainingIds.BASE_MODEL,
                             options=models,
                             value=None,
                             placeholder="The model these weights belong to",
                         ),
                         "For a .zip of .weights.h5 files: the architecture they fit.",
-                        id=ID.TRAIN_BASE_FIELD,
+                        id=TrainingIds.BASE_FIELD,
                         style={"display": "none"},
                     ),
                     _field(
                         "Layer",
                         dcc.Dropdown(
-                            id=ID.TRAIN_LAYER,
+                            id=TrainingIds.LAYER,
                             options=[
                                 {
-                                    "label": TAB_DEFAULTS["train_layer"],
-                                    "value": TAB_DEFAULTS["train_layer"],
+                                    "label": DEFAULTS["layer"],
+                                    "value": DEFAULTS["layer"],
                                 }
                             ],
-                            value=TAB_DEFAULTS["train_layer"],
+                            value=DEFAULTS["layer"],
                             clearable=False,
                         ),
                     ),
@@ -136,7 +164,7 @@ def setup(checkpoints: list[dict[str, str]], models: list[dict[str, str]]) -> ht
                 className="tab-fields",
             ),
             dcc.Upload(
-                id=ID.TRAIN_UPLOAD,
+                id=TrainingIds.UPLOAD,
                 children=html.Div(
                     [
                         html.Strong("Drop a .zip here"),
@@ -151,15 +179,8 @@ def setup(checkpoints: list[dict[str, str]], models: list[dict[str, str]]) -> ht
                 className="upload",
                 className_active="upload upload-active",
             ),
-            html.Div(id=ID.TRAIN_MESSAGE, className="message", role="status"),
-            run_block(
-                ID.TRAIN_RUN,
-                ID.TRAIN_CANCEL,
-                ID.TRAIN_PROGRESS_BAR,
-                ID.TRAIN_PROGRESS_TEXT,
-                ID.TRAIN_STATUS,
-                "Run",
-            ),
+            html.Div(id=TrainingIds.MESSAGE, className="message", role="status"),
+            run_block(JOB, "Run"),
         ],
         className="card tab-setup",
     )
@@ -170,10 +191,10 @@ def player() -> html.Div:
     return html.Div(
         [
             html.Button(
-                "▶ Play", id=ID.TRAIN_PLAY, className="btn btn-small", n_clicks=0, disabled=True
+                "▶ Play", id=TrainingIds.PLAY, className="btn btn-small", n_clicks=0, disabled=True
             ),
             dcc.Dropdown(
-                id=ID.TRAIN_SPEED,
+                id=TrainingIds.SPEED,
                 options=[{"label": k, "value": v} for k, v in SPEEDS.items()],
                 value=DEFAULT_SPEED,
                 clearable=False,
@@ -182,7 +203,7 @@ def player() -> html.Div:
             ),
             html.Div(
                 dcc.Slider(
-                    id=ID.TRAIN_SLIDER,
+                    id=TrainingIds.SLIDER,
                     min=0,
                     max=0,
                     step=1,
@@ -193,8 +214,8 @@ def player() -> html.Div:
                 ),
                 className="slider",
             ),
-            html.Span(id=ID.TRAIN_STEP_LABEL, className="step-label"),
-            dcc.Interval(id=ID.TRAIN_INTERVAL, interval=DEFAULT_SPEED, disabled=True),
+            html.Span(id=TrainingIds.STEP_LABEL, className="step-label"),
+            dcc.Interval(id=TrainingIds.INTERVAL, interval=DEFAULT_SPEED, disabled=True),
         ],
         className="player",
     )
@@ -208,7 +229,7 @@ def view() -> html.Section:
             html.Button(text, id=bid, title=tip, className="btn btn-small", disabled=True)
             for bid, text, tip in TRAINING_EXPORTS
         ]
-        + [dcc.Download(id=ID.TRAIN_DOWNLOAD)],
+        + [dcc.Download(id=TrainingIds.DOWNLOAD)],
         className="exports",
     )
     return html.Section(
@@ -217,7 +238,7 @@ def view() -> html.Section:
             html.Div(
                 [
                     dcc.Graph(
-                        id=ID.TRAIN_MAPS_GRAPH,
+                        id=TrainingIds.MAPS_GRAPH,
                         figure=empty_figure(NO_TRAINING, height=420),
                         config=_GRAPH_CONFIG,
                         className="graph-maps",
@@ -233,7 +254,7 @@ def view() -> html.Section:
                                 className="help",
                             ),
                             dcc.Graph(
-                                id=ID.TRAIN_CHANGE_GRAPH,
+                                id=TrainingIds.CHANGE_GRAPH,
                                 figure=empty_figure("", height=230),
                                 config=_GRAPH_CONFIG,
                             ),
@@ -249,16 +270,16 @@ def view() -> html.Section:
     )
 
 
-def build(
-    checkpoints: list[dict[str, str]] | None = None, models: list[dict[str, str]] | None = None
-) -> html.Div:
-    """The Training tab's content."""
+def build(store: Store | None = None) -> html.Div:
+    """The Training tab's content, listing the series and models of ``store``."""
+    checkpoints = checkpoint_options(store.list_checkpoints() if store else [])
+    models = model_options(store.list_models() if store else [])
     return html.Div(
         [
-            dcc.Store(id=ID.TRAIN_RESULT, data=None),
+            dcc.Store(id=TrainingIds.RESULT, data=None),
             # The layer and state a link asks for, until the series' layers and result load.
-            dcc.Store(id=ID.TRAIN_LINK, data=None),
-            setup(checkpoints or checkpoint_options([]), models or model_options([])),
+            dcc.Store(id=TrainingIds.LINK, data=None),
+            setup(checkpoints, models),
             view(),
         ],
         className="tab-pane",

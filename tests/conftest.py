@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,14 @@ import pytest
 from topomap_core import config
 
 config.quiet_tensorflow()
+# Apps made by tests start jobs cold unless a test asks for spare job processes: a spare per
+# test app would keep a warm TensorFlow process per temporary data directory.
+os.environ.setdefault("TOPOMAPS_SPARE_WORKERS", "0")
+# Job processes keep numba's compiled kernels in their data directory; tests make hundreds of
+# data directories, so they share one cache instead of compiling the kernels for each.
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"topomaps-test-numba-{os.getuid()}")
+)
 
 import keras  # noqa: E402
 
@@ -146,14 +155,14 @@ def demo_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_mlp(demo_dir):
     """The trained ``demo:digits-mlp`` model (trained once per session)."""
-    from topomap_core.io.demo import load_demo_model
+    from topomap_core.io.sources import load_model
 
-    return load_demo_model("digits-mlp")
+    return load_model("demo:digits-mlp")
 
 
 @pytest.fixture(scope="session")
 def digits_cnn(demo_dir):
     """The trained ``demo:digits-cnn`` model (trained once per session)."""
-    from topomap_core.io.demo import load_demo_model
+    from topomap_core.io.sources import load_model
 
-    return load_demo_model("digits-cnn")
+    return load_model("demo:digits-cnn")

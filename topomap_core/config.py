@@ -47,7 +47,7 @@ def redis_url() -> str | None:
     return os.environ.get("REDIS_URL", "").strip() or None
 
 
-def _int_setting(name: str, default: int, minimum: int) -> int:
+def int_setting(name: str, default: int, minimum: int) -> int:
     """The integer environment setting ``name`` (``default`` when unset), at least ``minimum``."""
     raw = os.environ.get(name, "").strip() or str(default)
     try:
@@ -61,12 +61,12 @@ def _int_setting(name: str, default: int, minimum: int) -> int:
 
 def max_checkpoints() -> int:
     """Return the cap on checkpoints per training series (``MAX_CHECKPOINTS``, default 1000)."""
-    return _int_setting("MAX_CHECKPOINTS", DEFAULT_MAX_CHECKPOINTS, 1)
+    return int_setting("MAX_CHECKPOINTS", DEFAULT_MAX_CHECKPOINTS, 1)
 
 
 def redis_result_ttl() -> int:
     """Return the seconds a result stays in Redis (``REDIS_RESULT_TTL``, default 3600; 0: off)."""
-    return _int_setting("REDIS_RESULT_TTL", DEFAULT_REDIS_RESULT_TTL, 0)
+    return int_setting("REDIS_RESULT_TTL", DEFAULT_REDIS_RESULT_TTL, 0)
 
 
 def shared_secret(path: Path) -> str:

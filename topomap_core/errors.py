@@ -34,3 +34,11 @@ class CheckpointError(TopomapError):
 
 class Cancelled(Exception):  # noqa: N818 - reads better at call sites than CancelledError
     """Raised when a progress callback asked a long computation to stop."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, shortened: never a traceback or a config."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    text = text or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

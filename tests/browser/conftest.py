@@ -8,9 +8,8 @@ Fixtures
     ``browser``       a fresh headless Chromium (1600x1000 viewport, implicit wait 0).
     ``new_browser``   factory ``new_browser() -> WebDriver`` for a second, fresh browser.
 
-Helpers (``from tests.browser.conftest import wait_for, wait_text, upload_file``)
-    ``wait_for(driver, condition, timeout=60)``, ``wait_text(driver, css, text, timeout=60)``,
-    ``upload_file(driver, upload_id, path)``.
+Helpers (``from support import wait_for, wait_text, upload_file``): see ``tests/support.py``,
+the one helper of every server and browser test.
 
 On a failing test every browser it used leaves a screenshot, the page source and the browser
 console in ``<tmp>/browser-failures/``, and the report shows the tail of the server logs.
@@ -19,33 +18,14 @@ Nothing is skipped: without Chromium the tests fail and say to run ``make browse
 
 from __future__ import annotations
 
-import atexit
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from support import AppServer, launch_app, make_chrome, remove_profile
 
-from scripts.chrome import make_chrome, remove_profile
-from topomap_core import config
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT = 120  # seconds until GET / answers 200
 BROWSER_TEST_TIMEOUT = 900  # per test (pytest-timeout), server start included
 FAILURES_DIR = Path(tempfile.gettempdir()) / "browser-failures"
@@ -103,136 +83,9 @@ def _failed(item: pytest.Item) -> bool:
 # --------------------------------------------------------------------------- the app server
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass(eq=False)
-class AppServer:
-    """A running ``python app.py`` in its own process group."""
-
-    url: str
-    data_dir: Path
-    port: int
-    proc: subprocess.Popen
-    log_path: Path
-
-    def log_tail(self, chars: int = 20_000) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError as exc:
-            return f"(no log: {exc})"
-        return text[-chars:] or "(empty log)"
-
-    def stop(self, timeout: float = 15) -> None:
-        """Terminate the whole process group (Dash's background job processes too)."""
-        if self.proc.poll() is None:
-            _signal_group(self.proc, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        # Children can outlive the leader; SIGKILL whatever is left in the group.
-        _signal_group(self.proc, signal.SIGKILL)
-        if self.proc.poll() is None:
-            self.proc.wait(timeout)
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)  # start_new_session=True: the group id is the leader's pid
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-_SEEDS: dict[str, Path] = {}
-
-
-def _trained_demo_models() -> Path:
-    """A folder with the trained demo MLP, trained once per test session when needed.
-
-    The parent's data dir (``TOPOMAPS_DATA_DIR`` when set, else the repository's default
-    ``./cache``, where the app itself would have trained them) is used when it has the MLP;
-    on a fresh checkout it does not, and every server would train its own (slowly, and more
-    than one process at once for the same data dir).
-    """
-    parent = Path(os.environ.get("TOPOMAPS_DATA_DIR") or config.DEFAULT_DATA_DIR)
-    if (parent / "demo-models" / "digits-mlp.keras").is_file():
-        return parent / "demo-models"
-    if "trained" not in _SEEDS:
-        root = Path(tempfile.mkdtemp(prefix="topomaps-demo-seed-"))
-        atexit.register(shutil.rmtree, root, True)
-        subprocess.run(
-            [sys.executable, "-c", "from topomap_core.io.demo import demo_model_path as p; "
-             "p('digits-mlp')"],
-            cwd=REPO_ROOT,
-            env={**os.environ, "TOPOMAPS_DATA_DIR": str(root), "PYTHONPATH": str(REPO_ROOT)},
-            check=True,
-            timeout=600,
-        )  # fmt: skip
-        _SEEDS["trained"] = root / "demo-models"
-    return _SEEDS["trained"]
-
-
-def seed_demo_models(data_dir: Path) -> None:
-    """Copy trained demo models into ``data_dir`` so that its servers do not train them."""
-    source, target = _trained_demo_models(), data_dir / "demo-models"
-    if not target.exists() and source.resolve() != target.resolve():
-        shutil.copytree(source, target)
-
-
 def launch_server(data_dir: Path, log_path: Path, timeout: float = SERVER_START_TIMEOUT):
     """Start ``python app.py`` on a free port with ``data_dir``; wait until GET / is 200."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    seed_demo_models(data_dir)
-    port = free_port()
-    env = {
-        **os.environ,
-        "TOPOMAPS_DATA_DIR": str(data_dir),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-    }
-    log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = AppServer(f"http://127.0.0.1:{port}/", data_dir, port, proc, log_path)
-    deadline = time.monotonic() + timeout
-    last_error = "no answer yet"
-    while True:
-        if proc.poll() is not None:
-            server.stop()
-            raise RuntimeError(
-                f"app.py exited with code {proc.returncode} before serving (port {port}).\n"
-                f"--- server log ({log_path}) ---\n{server.log_tail()}"
-            )
-        try:
-            with urllib.request.urlopen(server.url, timeout=5) as response:
-                if response.status == 200:
-                    return server
-                last_error = f"HTTP {response.status}"
-        except (urllib.error.URLError, OSError) as exc:
-            last_error = str(exc)
-        if time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(
-                f"app.py did not answer GET {server.url} with 200 within {timeout:.0f} s "
-                f"(last: {last_error}).\n--- server log ({log_path}) ---\n{server.log_tail()}"
-            )
-        time.sleep(0.25)
+    return launch_app(Path(data_dir), Path(log_path), timeout=timeout)
 
 
 class ServerFactory:
@@ -330,34 +183,3 @@ def new_browser(request, tmp_path):
 def browser(new_browser) -> WebDriver:
     """A fresh headless Chromium (1600x1000 viewport), quit after the test."""
     return new_browser()
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def wait_for(driver: WebDriver, condition: Callable, timeout: float = 60, message: str = ""):
-    """``WebDriverWait(driver, timeout).until(condition)``; returns the condition's value."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, message)
-
-
-def wait_text(driver: WebDriver, css: str, text: str, timeout: float = 60) -> WebElement:
-    """Wait until the element matching ``css`` contains ``text``; return the element."""
-    wait_for(
-        driver,
-        ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text),
-        timeout,
-        f"{css!r} never contained {text!r}",
-    )
-    return driver.find_element(By.CSS_SELECTOR, css)
-
-
-def upload_file(driver: WebDriver, upload_id: str, path: str | Path, timeout: float = 60) -> None:
-    """Upload ``path`` through the ``dcc.Upload`` with id ``upload_id`` (its hidden input)."""
-    css = f"#{upload_id} input[type=file]"
-    field = wait_for(
-        driver,
-        ec.presence_of_element_located((By.CSS_SELECTOR, css)),
-        timeout,
-        f"no file input {css!r}",
-    )
-    field.send_keys(str(Path(path).resolve()))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
+from support import wait_for
 
 from layouts.ids import ID
-from tests.browser.conftest import wait_for
 
 
 def test_page_renders_with_run_button(app_server, browser):

@@ -6,9 +6,9 @@ import re
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from support import wait_for, wait_text
 
-from layouts.ids import ID
-from tests.browser.conftest import wait_for, wait_text
+from layouts.training import TrainingIds
 
 RUN_TIMEOUT = 300
 
@@ -22,7 +22,7 @@ def _traces(driver, graph_id: str) -> list[dict]:
 
 
 def _heatmaps(driver) -> int:
-    return sum(t["type"] == "heatmap" for t in _traces(driver, ID.TRAIN_MAPS_GRAPH))
+    return sum(t["type"] == "heatmap" for t in _traces(driver, TrainingIds.MAPS_GRAPH))
 
 
 def _jobs(data_dir) -> int:
@@ -31,32 +31,34 @@ def _jobs(data_dir) -> int:
 
 
 def _label(driver) -> str:
-    return driver.find_element(By.ID, ID.TRAIN_STEP_LABEL).text
+    return driver.find_element(By.ID, TrainingIds.STEP_LABEL).text
 
 
 def test_run_the_demo_training_step_through_it_and_share_a_state(app_server, browser, new_browser):
     browser.get(app_server.url + "?tab=training&method=PCA&per_group=50")
-    wait_text(browser, f"#{ID.TRAIN_MESSAGE}", "digits MLP trained for one epoch", 120)
+    wait_text(browser, f"#{TrainingIds.MESSAGE}", "digits MLP trained for one epoch", 120)
     assert "Training" in browser.find_element(By.CSS_SELECTOR, ".tab--selected").text
 
     jobs_before = _jobs(app_server.data_dir)
-    browser.find_element(By.ID, ID.TRAIN_RUN).click()
-    wait_text(browser, f"#{ID.TRAIN_STATUS}", "Done in", RUN_TIMEOUT)
-    assert "79 states, 10 groups, 128 neurons" in browser.find_element(By.ID, ID.TRAIN_STATUS).text
+    browser.find_element(By.ID, TrainingIds.RUN).click()
+    wait_text(browser, f"#{TrainingIds.STATUS}", "Done in", RUN_TIMEOUT)
+    assert (
+        "79 states, 10 groups, 128 neurons" in browser.find_element(By.ID, TrainingIds.STATUS).text
+    )
     assert _jobs(app_server.data_dir) == jobs_before + 1
 
     # The change curve over all 79 states, and the ten maps of the last (trained) state.
     wait_for(browser, lambda d: _heatmaps(d) == 10, 60, "no maps")
-    curve = _traces(browser, ID.TRAIN_CHANGE_GRAPH)
+    curve = _traces(browser, TrainingIds.CHANGE_GRAPH)
     assert curve and curve[0]["type"] == "scatter" and curve[0]["n"] == 79
-    wait_text(browser, f"#{ID.TRAIN_STEP_LABEL}", "batch 79 of 79")
+    wait_text(browser, f"#{TrainingIds.STEP_LABEL}", "batch 79 of 79")
     wait_for(browser, lambda d: "state=78" in d.current_url, 30, "no state in the URL")
 
     # One step back with the keyboard on the slider: new maps, new label, new URL.
-    handle = browser.find_element(By.CSS_SELECTOR, f"#{ID.TRAIN_SLIDER} [role=slider]")
+    handle = browser.find_element(By.CSS_SELECTOR, f"#{TrainingIds.SLIDER} [role=slider]")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", handle)
     handle.send_keys(Keys.ARROW_LEFT)
-    wait_text(browser, f"#{ID.TRAIN_STEP_LABEL}", "batch 78 of 79", 30)
+    wait_text(browser, f"#{TrainingIds.STEP_LABEL}", "batch 78 of 79", 30)
     wait_for(browser, lambda d: "state=77" in d.current_url, 30, "the URL kept the old state")
     assert _heatmaps(browser) == 10
 
@@ -65,8 +67,8 @@ def test_run_the_demo_training_step_through_it_and_share_a_state(app_server, bro
     assert "tab=training" in link and "method=PCA" in link
     other = new_browser()
     other.get(link)
-    wait_text(other, f"#{ID.TRAIN_STEP_LABEL}", "batch 6 of 79", 120)
-    wait_text(other, f"#{ID.TRAIN_STATUS}", "stored result", 30)
+    wait_text(other, f"#{TrainingIds.STEP_LABEL}", "batch 6 of 79", 120)
+    wait_text(other, f"#{TrainingIds.STATUS}", "stored result", 30)
     wait_for(other, lambda d: _heatmaps(d) == 10, 60, "no maps from the shared link")
     assert "state=5" in other.current_url
     assert _jobs(app_server.data_dir) == jobs_before + 1, "opening a shared link ran a job"

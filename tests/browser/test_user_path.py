@@ -10,9 +10,9 @@ import numpy as np
 import psutil
 from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
+from support import upload_file, wait_for, wait_text
 
 from layouts.ids import ID
-from tests.browser.conftest import upload_file, wait_for, wait_text
 
 RUN_TIMEOUT = 300
 
@@ -111,7 +111,7 @@ def _workers(server) -> list[psutil.Process]:
         children = psutil.Process(server.proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-    return [p for p in children if "callbacks.worker" in " ".join(p.cmdline())]
+    return [p for p in children if "topomap_core.jobs.worker" in " ".join(p.cmdline())]
 
 
 def test_cancel_a_running_job(app_server, browser, tmp_path):

@@ -27,11 +27,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -42,15 +39,21 @@ import psutil
 import pytest
 from browser.conftest import (  # noqa: F401 - browser, new_browser: fixtures for these tests
     _REPORTS,
+    browser,
+    new_browser,
+)
+from support import (  # noqa: F401 - upload_file, wait_text: helpers of these tests
     REPO_ROOT,
     AppServer,
-    browser,
+    Service,
+    app_env,
     free_port,
-    new_browser,
     seed_demo_models,
+    start_service,
     upload_file,
     wait_for,
     wait_text,
+    wait_until,
 )
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -207,81 +210,12 @@ def http_get(url: str, timeout: float = 10) -> tuple[int, dict[str, str], bytes]
 # --------------------------------------------------------------------------- services
 
 
-@dataclass(eq=False)
-class Service:
-    """A process started in its own process group, with its output in ``log_path``."""
-
-    name: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def tail(self, chars: int = 15_000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:] or "(empty log)"
-        except OSError as exc:
-            return f"(no log: {exc})"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def pids(self) -> set[int]:
-        """Every live process of the group (the leader, its pool, its jobs' workers)."""
-        pids = set()
-        for proc in psutil.process_iter():
-            try:
-                if os.getpgid(proc.pid) == self.proc.pid and proc.status() != "zombie":
-                    pids.add(proc.pid)
-            except (ProcessLookupError, psutil.Error):
-                pass
-        return pids
-
-    def stop(self, timeout: float = 30) -> float:
-        """SIGTERM the group, wait up to ``timeout`` s, SIGKILL what is left; seconds taken."""
-        t0 = time.monotonic()
-        _killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        seconds = time.monotonic() - t0
-        self.kill()
-        return seconds
-
-    def kill(self) -> None:
-        """SIGKILL the whole group now."""
-        _killpg(self.proc.pid, signal.SIGKILL)
-        if self.proc.poll() is None:
-            self.proc.wait(30)
-        deadline = time.monotonic() + 10
-        while self.pids() and time.monotonic() < deadline:
-            _killpg(self.proc.pid, signal.SIGKILL)
-            time.sleep(0.1)
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def _wait(service: Service, ready, what: str, timeout: float = START_TIMEOUT) -> None:
     """Wait until ``ready()`` is true; fail with the service's log if it exits or times out."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if service.proc.poll() is not None:
-            service.kill()
-            pytest.fail(
-                f"{service.name} exited with code {service.proc.returncode} before {what}.\n"
-                f"--- {service.log_path} ---\n{service.tail()}"
-            )
-        if time.monotonic() > deadline:
-            service.kill()
-            pytest.fail(
-                f"{service.name}: no {what} within {timeout:.0f} s.\n"
-                f"--- {service.log_path} ---\n{service.tail()}"
-            )
-        time.sleep(0.25)
+    try:
+        wait_until(service, ready, what, timeout)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def redis_server_path() -> str:
@@ -299,9 +233,7 @@ def redis_server_path() -> str:
 
 @dataclass(eq=False)
 class WebServer(AppServer):
-    """The image's CMD (gunicorn) running here; an :class:`AppServer` plus its service."""
-
-    service: Service | None = None
+    """The image's CMD (gunicorn) running here."""
 
     def worker_pids(self) -> list[int]:
         try:
@@ -318,29 +250,13 @@ class Deployment:
     services: list[Service] = field(default_factory=list)
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> Service:
-        log_path = self.tmp / f"{name}-{len(self.services)}.log"
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        service = Service(name, proc, log_path)
+        service = start_service(name, argv, env, self.tmp / f"{name}-{len(self.services)}.log")
         self.services.append(service)
         return service
 
     def env(self, data_dir: Path, redis_url: str | None = None, **extra: str) -> dict[str, str]:
         """This environment with the deployment's settings (and no inherited ones)."""
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DASH_SECRET_KEY")}
-        env.update(TOPOMAPS_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
-        if redis_url:
-            env["REDIS_URL"] = redis_url
-        env.update(extra)
-        return env
+        return app_env(data_dir, **({"REDIS_URL": redis_url} if redis_url else {}), **extra)
 
     def data_dir(self, name: str = "data") -> Path:
         """A fresh data directory (the ``/data`` volume) with the demo models already trained."""
@@ -397,9 +313,7 @@ class Deployment:
         # the image, but shared by every gunicorn on this machine. Give this one its own.
         argv += ["--control-socket", str(self.tmp / f"gunicorn-{port}-{len(self.services)}.ctl")]
         service = self._start("web", argv, self.env(data_dir, redis_url, **extra_env))
-        server = WebServer(
-            f"http://127.0.0.1:{port}/", data_dir, port, service.proc, service.log_path, service
-        )
+        server = WebServer(f"http://127.0.0.1:{port}/", data_dir, port, service)
 
         def ready() -> bool:
             try:
@@ -485,7 +399,7 @@ def jobs_logged(data_dir: Path) -> list[str]:
 
 
 def compute_processes(service: Service) -> list[psutil.Process]:
-    """The ``python -m callbacks.worker`` processes computing views in ``service``'s group."""
+    """The job processes (``topomap_core.jobs.worker``) in ``service``'s group."""
     found = []
     for pid in service.pids():
         try:
@@ -493,7 +407,7 @@ def compute_processes(service: Service) -> list[psutil.Process]:
             cmdline = proc.cmdline()
         except psutil.Error:
             continue
-        if "callbacks.worker" in cmdline and "--describe" not in cmdline:
+        if "topomap_core.jobs.worker" in cmdline:
             found.append(proc)
     return found
 

@@ -52,12 +52,12 @@ def test_run_is_computed_by_the_celery_worker(deployment, browser):
 
     # The job ran in a pool process of the Celery worker, not in the web server.
     log = worker.log()
-    match = re.search(r"computing view ([0-9a-f]{12}) \(PCA_PSO\) in pid (\d+)", log)
+    match = re.search(r"computing view:([0-9a-f]{12}) \(PCA_PSO\) in pid (\d+)", log)
     assert match, log[-5000:]
     pid = int(match.group(2))
     assert pid != worker.proc.pid and pid not in web.service.pids()
     assert re.search(r"Task background_callback_\w+\[[\w-]+\] succeeded", log)
-    assert jobs_logged(data_dir)[0].split()[1].startswith(match.group(1))
+    assert jobs_logged(data_dir)[0].split()[1].startswith("view:" + match.group(1))
     assert not compute_processes(worker)
     # The view is cached in Redis too (signed), in front of the shared data directory.
     cached = [k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(PREFIX + "*")]

@@ -14,11 +14,14 @@ import pytest
 import redis
 
 from topomap_core import config, result_cache
-from topomap_core.pipeline import MapRequest
+from topomap_core.analyses.view import ViewRequest
+from topomap_core.jobs.registry import JOBS
+from topomap_core.jobs.results import cached, get_or_compute, job_key
 from topomap_core.result_cache import PREFIX, ResultCache
 from topomap_core.store import Store
 
-REQUEST = MapRequest("demo:digits-mlp", "demo:digits", "dense", method="PCA", per_group=20)
+REQUEST = ViewRequest(model="demo:digits-mlp", method="PCA", per_group=20)
+VIEW = JOBS["view"]
 
 
 class _Trap:
@@ -47,8 +50,8 @@ def redis_store(deployment, monkeypatch):
 def test_a_view_is_written_to_disk_and_redis_and_read_from_either(redis_store):
     new_store, client, _, data_dir = redis_store
     store = new_store()
-    key = store.view_key(REQUEST)
-    result = store.view(REQUEST)
+    key = job_key(VIEW, REQUEST, store)
+    result = get_or_compute(VIEW, REQUEST, store)[0]
     assert isinstance(store.cache, ResultCache) and store.cache.redis is not None
     assert key in store.cache.disk
     assert client.exists(PREFIX + key)
@@ -57,13 +60,13 @@ def test_a_view_is_written_to_disk_and_redis_and_read_from_either(redis_store):
 
     # Redis emptied (a restart: it keeps nothing): the disk answers and Redis is refilled.
     client.flushdb()
-    again = new_store().cached_view(REQUEST)
+    again = cached(VIEW, REQUEST, new_store())
     np.testing.assert_array_equal(again.layout, result.layout)
     assert client.exists(PREFIX + key)
 
     # The disk entry gone (another host's worker wrote it to Redis): Redis answers.
     del new_store().cache.disk[key]
-    from_redis = new_store().cached_view(REQUEST)
+    from_redis = cached(VIEW, REQUEST, new_store())
     np.testing.assert_array_equal(from_redis.layout, result.layout)
     np.testing.assert_array_equal(from_redis.maps, result.maps)
 
@@ -71,27 +74,28 @@ def test_a_view_is_written_to_disk_and_redis_and_read_from_either(redis_store):
 def test_a_forged_redis_entry_is_never_unpickled(redis_store, tmp_path):
     new_store, client, _, _ = redis_store
     store = new_store()
-    key = store.view_key(REQUEST)
-    store.view(REQUEST)
+    key = job_key(VIEW, REQUEST, store)
+    get_or_compute(VIEW, REQUEST, store)
     del store.cache.disk[key]
     marker = tmp_path / "unpickled.txt"
     # Right length, wrong tag: whoever reaches Redis without the data directory's key.
     client.set(PREFIX + key, os.urandom(32) + pickle.dumps(_Trap(str(marker))))
-    assert new_store().cached_view(REQUEST) is None
+    assert cached(VIEW, REQUEST, new_store()) is None
     assert not marker.exists()
 
 
 def test_without_redis_the_disk_serves_and_nothing_fails(redis_store):
     new_store, _, service, _ = redis_store
     store = new_store()
-    store.view(REQUEST)
+    get_or_compute(VIEW, REQUEST, store)
     service.kill()  # Redis goes away mid-deployment
     t0 = time.monotonic()
     store = new_store()
-    assert store.cached_view(REQUEST) is not None
-    other = MapRequest("demo:digits-mlp", "demo:digits", "dense", method="random", per_group=20)
-    assert store.view(other).layout.shape == (128, 2)  # computed and stored on disk alone
-    assert store.cache.get(store.view_key(other)) is not None
+    assert cached(VIEW, REQUEST, store) is not None
+    other = ViewRequest(model="demo:digits-mlp", method="random", per_group=20)
+    # computed and stored on disk alone
+    assert get_or_compute(VIEW, other, store)[0].layout.shape == (128, 2)
+    assert store.cache.get(job_key(VIEW, other, store)) is not None
     # The first failure marks Redis down for every cache of the process, so later reads
     # and writes do not try it again (and wait for it) until the pause is over.
     assert result_cache._DOWN_UNTIL[store.cache.url] > t0 + result_cache.RETRY_AFTER_S - 5

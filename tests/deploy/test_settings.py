@@ -8,14 +8,18 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 from dash import DiskcacheManager, no_update
 from dash.exceptions import BackgroundCallbackError
 
-from callbacks import celery_app, run
-from callbacks.celery_app import LOST_MESSAGE
+from callbacks.jobs import JobManager, job_failed
+from topomap_core.jobs import celery as celery_app
+from topomap_core.jobs.celery import LOST_MESSAGE
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_secret_key_comes_from_the_environment_or_one_file_per_data_dir(tmp_path, monkeypatch):
@@ -40,7 +44,7 @@ def test_without_redis_the_app_keeps_the_embedded_manager(tmp_path, monkeypatch)
     import app as app_module
 
     monkeypatch.delenv("DASH_SECRET_KEY", raising=False)
-    monkeypatch.setattr(app_module, "_celery_app", None)  # as without REDIS_URL
+    monkeypatch.setattr(celery_app, "celery_app", None)  # as without REDIS_URL
     app = app_module.create_app(tmp_path / "data")
     assert isinstance(app._background_manager, DiskcacheManager)
     assert app.server.secret_key == (tmp_path / "data" / "secret_key").read_text()
@@ -54,11 +58,11 @@ def test_with_redis_the_run_job_is_a_celery_task(tmp_path, monkeypatch):
     import app as app_module
 
     celery = celery_app.make_celery("redis://127.0.0.1:1/0")  # never connected here
-    monkeypatch.setattr(app_module, "_celery_app", celery)
+    monkeypatch.setattr(celery_app, "celery_app", celery)
     monkeypatch.setenv("DASH_SECRET_KEY", "shared")
     app = app_module.create_app(tmp_path / "data")
     manager = app._background_manager
-    assert isinstance(manager, celery_app.JobManager) and manager.handle is celery
+    assert isinstance(manager, JobManager) and manager.handle is celery
     assert any(name.startswith("background_callback_") for name in celery.tasks)
     assert app.server.secret_key == "shared"
 
@@ -74,7 +78,7 @@ def test_a_lost_job_reads_as_one_line_on_the_page():
     error = BackgroundCallbackError(
         f"An error occurred inside a background callback: {LOST_MESSAGE}\n"
     )
-    result, status = run.job_failed(error)
+    result, status = job_failed(error)
     assert result is no_update
     assert status == f"Run failed: {LOST_MESSAGE}"
 
@@ -113,7 +117,7 @@ class FakeCelery:
 
 def test_lost_jobs_are_told_from_queued_running_finished_and_cancelled_ones():
     fake = FakeCelery({"failed": "FAILURE", "done": "SUCCESS", "revoked": "REVOKED"})
-    manager = celery_app.JobManager.__new__(celery_app.JobManager)
+    manager = JobManager.__new__(JobManager)
     manager.handle, manager.cache_by, manager.expire = fake, None, None
     for job in ("failed", "done", "revoked", "running", "dead", "cancelled"):
         fake.client.set(f"topomaps-job-started-{job}", 1)
@@ -158,16 +162,15 @@ def test_computation_dies_with_the_process_that_started_it(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import subprocess, sys, time\n"
-        "from callbacks.run import _die_with_parent_hook\n"
+        "from topomap_core.jobs.spares import die_with_parent\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
-        " preexec_fn=_die_with_parent_hook())\n"
+        " preexec_fn=die_with_parent())\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
     parent = subprocess.Popen(
         [sys.executable, str(script)],
-        cwd=run.ROOT,
-        env={**os.environ, "PYTHONPATH": str(run.ROOT)},
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,

@@ -6,7 +6,7 @@
                   session, with ``TOPOMAPS_AUTH`` = ``AUTH_ENV_VALUE`` and ``MAX_UPLOAD_MB`` =
                   ``SERVER_UPLOAD_MB``.
 ``cached_view``   RESULT_STORE data of the ``FAST`` view, computed into the live server's
-                  store by a ``callbacks.worker`` process (as the Run button would).
+                  store by a job process (as the Run button would).
 """
 
 from __future__ import annotations

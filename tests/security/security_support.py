@@ -1,8 +1,9 @@
 """Helpers of the security tests (imported by their conftest and the tests; this folder has
 no ``__init__.py``, so that no package named ``security`` hides the top-level ``security.py``).
 
-:class:`LiveServer` (a ``gunicorn app:server`` with basic auth; ``.get`` / ``.post`` /
-``.callback`` send the right credentials), :func:`launch_gunicorn`, :func:`compute_view`,
+:class:`LiveServer` (a ``gunicorn app:server`` with basic auth, started by ``tests/support.py``;
+``.get`` / ``.post`` / ``.callback`` send the right credentials), :func:`launch_gunicorn`,
+:func:`compute_view`,
 :func:`as_upload` (what ``dcc.Upload`` sends), :class:`Callbacks` (the Dash request body of a
 callback, built from ``/_dash-dependencies`` as the browser builds it).
 """
@@ -12,22 +13,20 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+from support import REPO_ROOT, AppServer, launch_app, seed_demo_models
 
-from callbacks.state import DEFAULTS
+from callbacks.maps import INPUTS
+from layouts.controls import DEFAULTS as VIEW_DEFAULTS
 from security import basic_auth_header
-from topomap_core import config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "seed_demo_models"]  # also the security tests' helpers
 
 #: Users of the live server: alice by plain password, bob by the SHA-256 of his.
 AUTH = {"alice": "wonder land", "bob": "builder"}
@@ -36,6 +35,8 @@ AUTH_ENV_VALUE = (
 )
 #: Upload cap of the live server (small, so the request cap can be tested cheaply).
 SERVER_UPLOAD_MB = 2
+#: The Maps tab's controls on a plain load.
+DEFAULTS = {name: VIEW_DEFAULTS[name] for name, _ in INPUTS}
 #: A quick view (PCA, 30 examples per group) of the demo.
 FAST = {**DEFAULTS, "per_group": 30, "method": "PCA"}
 SERVER_START_TIMEOUT = 240
@@ -44,28 +45,6 @@ SERVER_START_TIMEOUT = 240
 def as_upload(content: bytes, mime: str = "application/octet-stream") -> str:
     """What ``dcc.Upload`` hands a callback: a base64 data URL."""
     return f"data:{mime};base64," + base64.b64encode(content).decode("ascii")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def seed_demo_models(target: Path) -> None:
-    """Copy trained demo models into ``target/demo-models`` (from ``TOPOMAPS_DATA_DIR`` or the
-    repository's ``cache/``) so they are not trained again; the worker trains missing ones."""
-    dest = target / "demo-models"
-    for parent in (os.environ.get("TOPOMAPS_DATA_DIR"), str(config.DEFAULT_DATA_DIR)):
-        source = Path(parent) / "demo-models" if parent else None
-        if source is None or not source.is_dir() or source.resolve() == dest.resolve():
-            continue
-        dest.mkdir(parents=True, exist_ok=True)
-        for path in source.glob("*.keras"):
-            if not (dest / path.name).exists():
-                shutil.copy2(path, dest / path.name)
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -129,14 +108,23 @@ def response_text(payload: dict[str, Any]) -> str:
 
 @dataclass(eq=False)
 class LiveServer:
-    """``gunicorn app:server`` in its own process group, with basic auth."""
+    """``gunicorn app:server`` (:class:`support.AppServer`), with basic auth."""
 
-    url: str
-    data_dir: Path
-    proc: subprocess.Popen
-    log_path: Path
+    server: AppServer
     auth: dict[str, str] = field(default_factory=lambda: basic_auth_header("alice", AUTH["alice"]))
     _callbacks: Callbacks | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+    @property
+    def proc(self) -> subprocess.Popen:
+        return self.server.proc
 
     def get(self, path: str, auth: bool = True, **kwargs: Any) -> requests.Response:
         headers = {**(self.auth if auth else {}), **kwargs.pop("headers", {})}
@@ -166,84 +154,45 @@ class LiveServer:
         return self.proc.poll() is None and self.get("/").status_code == 200
 
     def log_tail(self, chars: int = 20_000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError as exc:
-            return f"(no log: {exc})"
+        return self.server.log_tail(chars)
 
     def stop(self, timeout: float = 20) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.proc.wait(timeout)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        self.server.stop(timeout)
 
 
 def launch_gunicorn(data_dir: Path, log_path: Path, extra_env: dict[str, str]) -> LiveServer:
     """Start ``gunicorn app:server`` (2 workers x 4 threads) on 127.0.0.1; wait for GET /."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    seed_demo_models(data_dir)
-    port = free_port()
-    env = {
-        **os.environ,
-        "TOPOMAPS_DATA_DIR": str(data_dir),
-        "PYTHONUNBUFFERED": "1",
-        **extra_env,
-    }
-    env.pop("REDIS_URL", None)  # the embedded job queue, whatever the caller's shell says
     command = [
         sys.executable, "-m", "gunicorn",
         "--workers", "2", "--threads", "4", "--worker-class", "gthread",
-        "--bind", f"127.0.0.1:{port}",
+        "--bind", "127.0.0.1:{port}",
         "--timeout", "300", "--graceful-timeout", "5",
         "app:server",
     ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}/", data_dir, proc, log_path)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    last = "no answer yet"
-    while True:
-        if proc.poll() is not None:
-            server.stop()
-            raise RuntimeError(f"gunicorn exited ({proc.returncode}):\n{server.log_tail()}")
-        try:
-            response = server.get("/")
-            if response.status_code == 200:
-                return server
-            last = f"HTTP {response.status_code}"
-        except requests.RequestException as exc:
-            last = str(exc)
-        if time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(f"gunicorn did not serve GET / ({last}):\n{server.log_tail()}")
-        time.sleep(0.5)
+    # 401 is serving too: basic auth is on.
+    server = launch_app(
+        data_dir,
+        log_path,
+        command,
+        env=extra_env,
+        ready_statuses=(200, 401),
+        timeout=SERVER_START_TIMEOUT,
+        name="gunicorn",
+    )
+    return LiveServer(server)
 
 
 def compute_view(data_dir: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """Compute a view into ``data_dir``'s store with a ``callbacks.worker`` process."""
+    """Compute a view into ``data_dir``'s store with a job process (as the Run button would)."""
     from dataclasses import asdict
 
-    from callbacks.state import build_request
+    from callbacks.maps import view_request
 
-    request = build_request(values)
-    job = json.dumps({"data_dir": str(data_dir), "request": asdict(request)})
+    _, request = view_request(values)
+    job = json.dumps({"job": "view", "data_dir": str(data_dir), "request": asdict(request)})
     env = {**os.environ, "TOPOMAPS_DATA_DIR": str(data_dir)}
     proc = subprocess.run(
-        [sys.executable, "-m", "callbacks.worker"],
+        [sys.executable, "-m", "topomap_core.jobs.worker"],
         cwd=REPO_ROOT,
         env=env,
         input=job,
@@ -260,8 +209,4 @@ def compute_view(data_dir: Path, values: dict[str, Any]) -> dict[str, Any]:
 
 def control_values(values: dict[str, Any]) -> dict[str, Any]:
     """``"id.value"`` -> value for the eight controls (as the cached-view callback gets them)."""
-    from callbacks.common import CONTROL_IDS, CONTROL_ORDER
-
-    return {
-        f"{cid}.value": values[key] for cid, key in zip(CONTROL_IDS, CONTROL_ORDER, strict=True)
-    }
+    return {f"{cid}.value": values[name] for name, cid in INPUTS}

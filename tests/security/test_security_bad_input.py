@@ -2,7 +2,7 @@
 
 Every input goes through the real app under gunicorn (``live_server``), as the browser sends
 it: a POST of the Dash callback to ``/_dash-update-component`` (upload, layer list, data check,
-link). Run attempts use the Run job's own function (:func:`callbacks.run.run_job`, with its
+link). Run attempts use the Run job's own function (:func:`callbacks.jobs.run_job`, with its
 real worker process) on the live server's store. After each bad input GET / must answer 200.
 The library-level checks behind these messages are tested in ``tests/test_models.py`` and
 ``tests/test_data.py``.
@@ -19,10 +19,9 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from security_support import SERVER_UPLOAD_MB, as_upload
+from security_support import DEFAULTS, SERVER_UPLOAD_MB, as_upload
 
-from callbacks import run
-from callbacks.state import DEFAULTS
+from callbacks import jobs, maps
 from layouts.ids import ID
 from topomap_core.store import Store
 
@@ -319,7 +318,7 @@ def test_lambda_code_never_runs(live_server, tmp_path, suffix):
     assert not ok and text.startswith(f"{name} could not be loaded: "), text
     assert "Lambda" in text or "lambda" in text
     values = {**DEFAULTS, "model": ref, "layer": "trap", "per_group": 5, "method": "PCA"}
-    result, status = run.run_job(values, live_server.data_dir)
+    result, status = jobs.run_job(maps.JOB, values, live_server.data_dir)
     assert result is None and status.startswith("Run failed: "), status
     assert "lambda" in status.lower() and "refused" in status
     assert not marker.exists(), "the Lambda's code ran"
@@ -408,7 +407,7 @@ def test_single_class_data(live_server):
     text, ok = check_data(live_server, ref, groups="label+correctness")
     assert ok, text  # correct vs wrong predictions can still be compared
     values = {**DEFAULTS, "data": ref, "per_group": 10, "method": "PCA"}
-    result, status = run.run_job(values, live_server.data_dir)
+    result, status = jobs.run_job(maps.JOB, values, live_server.data_dir)
     assert result is None
     assert status == "Run failed: Need at least two non-empty groups to compare, got 1 (0)"
     assert live_server.serves()
@@ -427,7 +426,7 @@ def test_layer_with_one_neuron(live_server, tmp_path):
     assert options["hidden"]["disabled"] is True  # cannot be chosen in the page
     # A link can still name it: the run says why it cannot be mapped.
     values = {**DEFAULTS, "model": ref, "layer": "hidden", "per_group": 10, "method": "PCA"}
-    result, status = run.run_job(values, live_server.data_dir)
+    result, status = jobs.run_job(maps.JOB, values, live_server.data_dir)
     assert result is None
     assert status == "Run failed: A topographic map needs at least 3 neurons, the nap has 1"
     assert live_server.serves()

@@ -16,10 +16,11 @@ import time
 import pytest
 from security_support import AUTH, FAST
 from selenium.webdriver.common.by import By
+from support import make_chrome, remove_profile
 
-from callbacks.state import to_query
+from app import TABS
+from callbacks.url import to_query
 from layouts.ids import ID
-from scripts.chrome import make_chrome, remove_profile
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -55,7 +56,7 @@ def test_page_runs_under_the_csp_with_basic_auth(live_server, cached_view, chrom
     chrome.execute_cdp_cmd(
         "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
     )
-    chrome.get(live_server.url + to_query(FAST).lstrip("/"))
+    chrome.get(live_server.url + to_query(FAST, TABS).lstrip("/"))
 
     # The stored view: the link restores the controls, the maps are drawn.
     _wait(

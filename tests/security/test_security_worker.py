@@ -1,8 +1,8 @@
-"""Models are loaded only by worker processes, never by the web process.
+"""Models are loaded only by job processes, never by the web process.
 
 The web process (here: the test process calling the callback functions) lists layers and
-checks data through :meth:`Store.describe`, which caches a description computed by
-``python -m callbacks.worker --describe``.
+checks data through the ``describe`` job, whose description a job process computes
+(``python -m topomap_core.jobs.worker``) and the cache keeps by model content.
 """
 
 from __future__ import annotations
@@ -18,12 +18,17 @@ import pytest
 from security_support import REPO_ROOT, as_upload
 
 import topomap_core.io.models
-from callbacks import data as data_cb
-from callbacks import models as models_cb
-from callbacks import worker
-from topomap_core.io import demo
+import topomap_core.io.sources
+from callbacks import maps, uploads
+from callbacks.common import list_layers, model_description
+from topomap_core.analyses.describe import DescribeRequest
 from topomap_core.errors import ModelLoadError, TopomapError
-from topomap_core.store import Store, demo_model_file
+from topomap_core.io import demo
+from topomap_core.jobs import worker
+from topomap_core.jobs.registry import JOBS
+from topomap_core.jobs.results import cached, get_or_compute, job_key
+from topomap_core.jobs.runner import compute_in_worker, run
+from topomap_core.store import Store
 
 
 def _tiny_model_bytes(tmp_path) -> bytes:
@@ -62,7 +67,7 @@ def no_model_loading(monkeypatch):
     monkeypatch.setattr(topomap_core.io.models, "load_model", refuse("topomap_core.io.models"))
     monkeypatch.setattr(keras.saving, "load_model", refuse("keras.saving.load_model"))
     monkeypatch.setattr(keras.models, "load_model", refuse("keras.models.load_model"))
-    monkeypatch.setattr(demo, "load_demo_model", refuse("demo.load_demo_model"))
+    monkeypatch.setattr(topomap_core.io.sources, "load_model", refuse("sources.load_model"))
     return attempts
 
 
@@ -71,66 +76,80 @@ def test_upload_layers_and_data_check_load_no_model_in_the_web_process(
 ):
     store_dir = tmp_path / "store"
     content = _tiny_model_bytes(tmp_path)
-    outcome = models_cb.upload_model(as_upload(content), "tiny.keras", None, store_dir)
+    outcome = uploads.upload_model(as_upload(content), "tiny.keras", None, store_dir)
     assert outcome.ok, outcome.message
     assert outcome.message == "Stored tiny.keras: 3 layers."
     ref = outcome.value
-    choice = models_cb.list_layers(ref, None, store_dir)
+    choice = list_layers(ref, None, store_dir)
     assert [o["value"] for o in choice.options] == ["flat", "hidden", "out"]
     assert choice.value == "hidden"
-    demo_choice = models_cb.list_layers("demo:digits-mlp", None, store_dir)
+    demo_choice = list_layers("demo:digits-mlp", None, store_dir)
     assert demo_choice.value == "dense"
 
     data = _npz(x=np.random.default_rng(0).random((12, 8, 8, 1)), y=np.arange(12) % 3)
-    stored = data_cb.upload_data(as_upload(data), "d.npz", "demo:digits", store_dir)
-    text, ok = data_cb.check_data(ref, stored.value, "label", store_dir)
+    stored = uploads.upload_data(as_upload(data), "d.npz", "demo:digits", store_dir)
+    text, ok = maps.check_data(ref, stored.value, "label", store_dir)
     assert ok and text == "12 examples, 3 classes; fits the model's input 8×8×1.", text
-    text, ok = data_cb.check_data("demo:digits-mlp", "demo:digits", "label", store_dir)
+    text, ok = maps.check_data("demo:digits-mlp", "demo:digits", "label", store_dir)
     assert ok and text.startswith("540 examples, 10 classes"), text
 
-    assert no_model_loading == []  # every model above was loaded by a worker process
-    cached = Store(store_dir).describe(ref, describer=_never)
-    assert cached["input_shape"] == [8, 8, 1]
+    assert no_model_loading == []  # every model above was loaded by a job process
+    described = run(DESCRIBE, DescribeRequest(model=ref), store_dir, compute=_never)
+    assert described.view["input_shape"] == [8, 8, 1]
 
 
-def _never(ref):
-    raise AssertionError(f"{ref} should have been described from the cache")
+def _never(*args):
+    raise AssertionError("this should have been answered from the cache")
 
 
-def test_describe_is_cached_by_content_and_bad_refs_never_reach_the_describer(
-    tmp_path, demo_models
-):
+DESCRIBE = JOBS["describe"]
+
+
+def test_describe_is_cached_by_content_and_bad_refs_never_reach_a_job(tmp_path, demo_models):
     store = Store(tmp_path / "store")
     ref = store.add_model(_tiny_model_bytes(tmp_path), "tiny.keras")
     calls = []
 
-    def describer(r):
-        calls.append(r)
-        return {"layers": [{"name": "x"}], "input_shape": (None, 4)}
+    def describer(job_name, request, data_dir, progress):
+        calls.append(request.model)  # what a job process would store under the key
+        Store(data_dir).cache.set(
+            job_key(DESCRIBE, request, Store(data_dir)),
+            {"layers": [{"name": "x"}], "input_shape": [None, 4]},
+        )
+        return ""
 
-    assert store.describe(ref, describer) == {"layers": [{"name": "x"}], "input_shape": [None, 4]}
-    assert Store(store.root).describe(ref, describer)["input_shape"] == [None, 4]
-    assert Store(store.root).input_shape(ref, describer) == (None, 4)
+    request = DescribeRequest(model=ref)
+    first = run(DESCRIBE, request, store.root, compute=describer)
+    assert first.view == {"layers": [{"name": "x"}], "input_shape": [None, 4]} and first.computed
+    again = run(DESCRIBE, request, Store(store.root).root, compute=_never)
+    assert again.view["input_shape"] == [None, 4] and not again.computed
     assert calls == [ref]
     for bad in ("../../etc/passwd", "a" * 64, "demo:nope", None):
-        with pytest.raises(ModelLoadError):
-            store.describe(bad, describer)
+        with pytest.raises(TopomapError):
+            model_description(bad, store.root)
+    with pytest.raises(ModelLoadError, match="is not in the model store"):
+        run(DESCRIBE, DescribeRequest(model="a" * 64), store.root, compute=describer)
     assert calls == [ref]
 
 
-def test_a_failed_description_is_remembered_for_a_while(tmp_path, demo_models):
+def test_a_failed_description_is_remembered_for_a_while(tmp_path, demo_models, monkeypatch):
     store = Store(tmp_path / "store")
     ref = store.add_model(_tiny_model_bytes(tmp_path), "tiny.keras")
     calls = []
 
-    def broken(r):
-        calls.append(r)
+    def broken(request, sources, cache, progress):
+        calls.append(request.model)
         raise TopomapError("Keras could not load it")
 
-    for _ in range(3):
+    monkeypatch.setattr(DESCRIBE, "compute", broken)
+    request = DescribeRequest(model=ref)
+    with pytest.raises(TopomapError, match="Keras could not load it"):
+        get_or_compute(DESCRIBE, request, store)  # in the job process
+    for _ in range(3):  # the same bad model selected again starts no new job
         with pytest.raises(TopomapError, match="Keras could not load it"):
-            store.describe(ref, broken)
-    assert calls == [ref]  # the same bad model selected again starts no new worker
+            run(DESCRIBE, request, store.root, compute=_never)
+    assert calls == [ref]
+    assert DESCRIBE.remember_errors_s == 300
 
 
 def test_crashes_are_not_remembered(tmp_path, demo_models):
@@ -138,26 +157,26 @@ def test_crashes_are_not_remembered(tmp_path, demo_models):
     ref = store.add_model(_tiny_model_bytes(tmp_path), "tiny.keras")
     calls = []
 
-    def crashing(r):
-        calls.append(r)
+    def crashing(job_name, request, data_dir, progress):
+        calls.append(request.model)
         raise RuntimeError("worker killed")
 
     for _ in range(2):
         with pytest.raises(RuntimeError):
-            store.describe(ref, crashing)
+            run(DESCRIBE, DescribeRequest(model=ref), store.root, compute=crashing)
     assert calls == [ref, ref]
 
 
 def test_demo_file_path_is_where_the_demo_module_stores_it(demo_models):
-    for name in demo.DEMO_MODELS:
-        assert demo_model_file(f"demo:{name}") == demo._stored_path(name)
+    for spec in demo.DEMO_MODELS:  # looked up without training: the file training wrote
+        assert demo.stored_demo_model(spec) == demo.demo_model_path(spec)
+        assert demo.stored_demo_model(spec).is_file()
 
 
 def _run_worker(job: str, *args: str) -> tuple[int, list[dict]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "callbacks.worker", *args],
+        [sys.executable, "-m", "topomap_core.jobs.worker", *args],
         cwd=REPO_ROOT,
-        env=worker.worker_env(),
         input=job,
         capture_output=True,
         text=True,
@@ -171,34 +190,36 @@ def _run_worker(job: str, *args: str) -> tuple[int, list[dict]]:
 def test_describe_protocol(tmp_path, demo_models):
     store = Store(tmp_path / "store")
     ref = store.add_model(_tiny_model_bytes(tmp_path), "tiny.keras")
-    code, lines = _run_worker(json.dumps({"data_dir": str(store.root), "model": ref}), "--describe")
+    job = {"job": "describe", "data_dir": str(store.root), "request": {"model": ref}}
+    code, lines = _run_worker(json.dumps(job))
     assert code == 0
-    assert lines == [
-        {
-            "ok": True,
-            "layers": [
-                {"name": "flat", "class": "Flatten", "output_shape": [64], "neurons": 64},
-                {"name": "hidden", "class": "Dense", "output_shape": [5], "neurons": 5},
-                {"name": "out", "class": "Dense", "output_shape": [3], "neurons": 3},
-            ],
-            "input_shape": [8, 8, 1],
-        }
-    ]
-    code, lines = _run_worker(
-        json.dumps({"data_dir": str(store.root), "model": "b" * 64}), "--describe"
-    )
+    key = job_key(DESCRIBE, DescribeRequest(model=ref), store)
+    assert lines == [{"ok": True, "key": key, "pid": lines[0]["pid"], "jobs_in_process": 1}]
+    assert cached(DESCRIBE, DescribeRequest(model=ref), store) == {
+        "layers": [
+            {"name": "flat", "class": "Flatten", "output_shape": [64], "neurons": 64},
+            {"name": "hidden", "class": "Dense", "output_shape": [5], "neurons": 5},
+            {"name": "out", "class": "Dense", "output_shape": [3], "neurons": 3},
+        ],
+        "input_shape": [8, 8, 1],
+    }
+    code, lines = _run_worker(json.dumps({**job, "request": {"model": "b" * 64}}))
     assert code == 1 and lines[-1]["topomap"] is True
     assert "is not in the model store" in lines[-1]["error"]
+    code, lines = _run_worker(json.dumps({**job, "request": {"model": "../../x.keras"}}))
+    assert code == 1 and "nknown model '../../x.keras'" in lines[-1]["error"]  # never a path
+    code, lines = _run_worker(json.dumps({**job, "job": "frobnicate"}))
+    assert code == 1 and "unknown job 'frobnicate'" in lines[-1]["error"]
     bad_job = [{"error": "bad job description (not a JSON object)"}]
-    assert _run_worker("[1, 2]", "--describe") == (2, bad_job)
+    assert _run_worker("[1, 2]") == (2, bad_job)
     code, lines = _run_worker("{}", "--frobnicate")
     assert code == 2 and "unknown arguments" in lines[-1]["error"]
 
 
-def test_describe_in_worker_raises_readable_errors(tmp_path, demo_models):
+def test_compute_in_worker_raises_readable_errors(tmp_path, demo_models):
     store = Store(tmp_path / "store")
     with pytest.raises(TopomapError, match="is not in the model store"):
-        worker.describe_in_worker("c" * 64, store.root)
+        compute_in_worker("describe", DescribeRequest(model="c" * 64), store.root)
 
 
 def test_models_are_always_loaded_with_safe_mode(monkeypatch, tmp_path):

@@ -1,42 +1,92 @@
-"""Built-in demo models trained on scikit-learn's 8x8 digits (Krug et al. 2023, section 4.1).
+"""The built-in demos: the one registry of their names, and how each is built.
 
-A demo model is trained deterministically on first use and stored as
-``<data dir>/demo-models/<name>.keras``; later uses load the stored file through the same
-safe path as any uploaded model (:func:`topomap_core.io.models.load_model`).
+Everything a user can pick without uploading anything is named here:
+
+- models ``demo:digits-mlp`` and ``demo:digits-cnn`` (Krug et al. 2023, section 4.1), trained
+  deterministically on scikit-learn's 8x8 digits on first use and stored as
+  ``<data dir>/demo-models/<name>.keras``;
+- data ``demo:digits`` (the test part of :func:`topomap_core.io.data.digits_split`, loaded by
+  :mod:`topomap_core.io.data`);
+- the checkpoint series ``demo:digits-mlp-training``: ``digits-mlp`` trained for one epoch
+  with its weights saved after every batch (paper 6.3), stored under
+  ``<data dir>/demo-training/digits-mlp/``.
+
+Importing this module is light (Keras is imported by the functions that train), so the web
+process can list the names. Building happens only in job processes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import shutil
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 
 from .. import config
-from ..errors import ModelLoadError
+from ..errors import CheckpointError, DataError, ModelLoadError
+from ..progress import ProgressCallback, report
+from .data import DEMO_DATA
 
-keras = config.import_keras()
+__all__ = [
+    "DEMO_BATCH_SIZE",
+    "DEMO_CHECKPOINTS",
+    "DEMO_DATA",
+    "DEMO_MODELS",
+    "demo_checkpoints",
+    "demo_model_path",
+    "demo_names",
+    "demo_series_files",
+    "stored_demo_model",
+    "train_demo_model",
+]
 
-#: Names of the demo models, used as ``demo:<name>`` model specs.
-DEMO_MODELS = ("digits-mlp", "digits-cnn")
+#: The demo models, as model specs.
+DEMO_MODELS = ("demo:digits-mlp", "demo:digits-cnn")
+
+#: The demo checkpoint series, as a series spec.
+DEMO_CHECKPOINTS = "demo:digits-mlp-training"
+
+#: Batch size of the demo series: 1257 training digits make 79 batches (79 states).
+DEMO_BATCH_SIZE = 16
 
 # (epochs, learning rate): enough for > 0.95 (MLP) / > 0.93 (CNN) test accuracy while
 # training in a few seconds on two CPU cores.
 _TRAINING = {"digits-mlp": (30, 1e-3), "digits-cnn": (40, 2e-3)}
 
 # One training at a time per process (the dashboard may ask from several threads);
-# processes are kept apart by the atomic os.replace of the finished file.
+# processes are kept apart by the atomic rename of the finished file.
 _lock = threading.Lock()
 
 
-def _check_name(name: str) -> None:
-    if name not in DEMO_MODELS:
-        valid = ", ".join(f"demo:{n}" for n in DEMO_MODELS)
-        raise ModelLoadError(f"unknown demo model {name!r}; valid: {valid}")
+def demo_names(kind: str) -> tuple[str, ...]:
+    """The built-in names of ``kind`` (``"model"``, ``"data"`` or ``"checkpoints"``)."""
+    return {"model": DEMO_MODELS, "data": DEMO_DATA, "checkpoints": (DEMO_CHECKPOINTS,)}[kind]
 
 
-def _build(name: str) -> keras.Model:
-    """Return the untrained architecture of demo model ``name`` (input (8, 8, 1), 10 classes)."""
+def _root(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else config.data_dir()
+
+
+def _model_name(spec: str) -> str:
+    """``"digits-mlp"`` for ``"demo:digits-mlp"``; an unknown demo is refused by name."""
+    if spec not in DEMO_MODELS:
+        raise ModelLoadError(f"unknown demo model {spec!r}; valid: {', '.join(DEMO_MODELS)}")
+    return spec.removeprefix("demo:")
+
+
+def stored_demo_model(spec: str, root: str | Path | None = None) -> Path:
+    """Where demo model ``spec`` is (or will be) stored; nothing is trained."""
+    return _root(root) / "demo-models" / f"{_model_name(spec)}.keras"
+
+
+def build_architecture(spec: str):
+    """The untrained architecture of demo model ``spec`` (input (8, 8, 1), 10 classes)."""
+    name = _model_name(spec)
+    keras = config.import_keras()
     layers = keras.layers
     if name == "digits-mlp":
         body = [
@@ -62,13 +112,18 @@ def _build(name: str) -> keras.Model:
     )
 
 
-def train_demo_model(name: str) -> keras.Model:
-    """Train demo model ``name`` deterministically on the train part of the digits split.
+def _deterministic():
+    """Seed Python, NumPy and TensorFlow with 0 and turn on op determinism (for the process)."""
+    keras = config.import_keras()
+    import tensorflow as tf
 
-    Parameters
-    ----------
-    name : str
-        One of :data:`DEMO_MODELS`.
+    keras.utils.set_random_seed(0)
+    tf.config.experimental.enable_op_determinism()
+    return keras
+
+
+def train_demo_model(spec: str):
+    """Train demo model ``spec`` deterministically on the train part of the digits split.
 
     Returns
     -------
@@ -80,16 +135,13 @@ def train_demo_model(name: str) -> keras.Model:
     Seeds Python, NumPy and TensorFlow with 0 and enables TensorFlow op determinism, which
     stays on for the rest of the process.
     """
-    _check_name(name)
-    import tensorflow as tf
-
+    name = _model_name(spec)
     from .data import digits_split
 
-    keras.utils.set_random_seed(0)
-    tf.config.experimental.enable_op_determinism()
+    keras = _deterministic()
     x_train, y_train, _, _ = digits_split()
     epochs, learning_rate = _TRAINING[name]
-    model = _build(name)
+    model = build_architecture(spec)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -99,18 +151,14 @@ def train_demo_model(name: str) -> keras.Model:
     return model
 
 
-def _stored_path(name: str) -> Path:
-    return config.data_dir() / "demo-models" / f"{name}.keras"
-
-
-def _train_and_store(name: str, path: Path, replace: bool = False) -> None:
+def _train_and_store(spec: str, path: Path, replace: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = train_demo_model(name)
+    model = train_demo_model(spec)
     # Write next to the target, then link it into place: a concurrent reader sees either no
     # file or the complete one, never half of it. The first file wins and is never replaced:
     # two trainings differ in their saved metadata, and the file's digest is part of every
     # cache key of the demo model, so processes that raced must all end up with one file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".keras", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
     os.close(fd)
     try:
         model.save(tmp)
@@ -118,67 +166,137 @@ def _train_and_store(name: str, path: Path, replace: bool = False) -> None:
         if replace:  # the stored file is damaged
             os.replace(tmp, path)
         else:
-            try:
+            with contextlib.suppress(FileExistsError):  # another process finished first
                 os.link(tmp, path)
-            except FileExistsError:
-                pass  # another process finished first: keep its file
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def demo_model_path(name: str) -> Path:
-    """Return the stored file of demo model ``name``, training and saving it if missing.
+def demo_model_path(spec: str, root: str | Path | None = None, *, retrain: bool = False) -> Path:
+    """The stored file of demo model ``spec``, training and saving it if missing.
 
     Parameters
     ----------
-    name : str
+    spec : str
         One of :data:`DEMO_MODELS`.
+    root : path, optional
+        Data directory (default :func:`topomap_core.config.data_dir`).
+    retrain : bool
+        Replace a stored file that turned out damaged.
+
+    Raises
+    ------
+    ModelLoadError
+        Unknown name (the message lists the valid ones).
+    """
+    path = stored_demo_model(spec, root)
+    if retrain or not path.is_file():
+        with _lock:
+            if retrain or not path.is_file():  # another thread may have finished meanwhile
+                _train_and_store(spec, path, replace=retrain)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The demo series (paper 6.3: one epoch, a state after every batch)
+# --------------------------------------------------------------------------------------------
+
+
+def demo_series_files(root: str | Path | None = None) -> tuple[Path, Path]:
+    """``(checkpoints.zip, model.keras)`` of the demo series; they exist once it is built."""
+    folder = _root(root) / "demo-training" / "digits-mlp"
+    return folder / "checkpoints.zip", folder / "model.keras"
+
+
+def _train_demo_series(folder: Path, progress: ProgressCallback | None) -> None:
+    """Train ``digits-mlp`` for one epoch, writing ``checkpoints.zip`` and ``model.keras``."""
+    from .data import digits_split
+
+    keras = _deterministic()
+    x_train, y_train, _, _ = digits_split()
+    n_batches = math.ceil(len(x_train) / DEMO_BATCH_SIZE)
+    model = build_architecture("demo:digits-mlp")  # fresh, seeded initialisation
+    model.compile(
+        optimizer=keras.optimizers.Adam(_TRAINING["digits-mlp"][1]),
+        loss="sparse_categorical_crossentropy",
+    )
+    weights_dir = folder / "weights"
+    weights_dir.mkdir()
+    # Saved through an uncompiled twin: the compiled model would also write the optimizer's
+    # state, tripling every file for nothing the maps use.
+    twin = build_architecture("demo:digits-mlp")
+
+    class SaveEveryBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            twin.set_weights(self.model.get_weights())
+            twin.save_weights(weights_dir / f"batch_{batch + 1:04d}.weights.h5")
+            report(progress, "training demo", batch + 1, n_batches)
+
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=DEMO_BATCH_SIZE,
+        epochs=1,
+        shuffle=True,
+        verbose=0,
+        callbacks=[SaveEveryBatch()],
+    )
+    with zipfile.ZipFile(folder / "checkpoints.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(weights_dir.iterdir()):
+            zf.write(file, file.name)
+    shutil.rmtree(weights_dir)
+    twin.save(folder / "model.keras")  # the architecture (and the final state)
+
+
+def demo_checkpoints(
+    root: str | Path | None = None, progress: ProgressCallback | None = None
+) -> Path:
+    """Return the demo series' archive, training it on first use.
+
+    ``digits-mlp`` (freshly initialised with seed 0 and TensorFlow op determinism) is trained
+    for one epoch on the 1257 training digits with batch size :data:`DEMO_BATCH_SIZE`, and its
+    weights are saved after every batch: 79 files ``batch_0001.weights.h5`` ...
+    ``batch_0079.weights.h5``.
+
+    Parameters
+    ----------
+    root : path, optional
+        Data directory; default :func:`topomap_core.config.data_dir`.
+    progress : callable, optional
+        ``("training demo", batch, 79)`` after every batch; returning True cancels.
 
     Returns
     -------
     Path
-        ``config.data_dir() / "demo-models" / f"{name}.keras"``.
-
-    Raises
-    ------
-    ModelLoadError
-        Unknown name (the message lists the valid ones).
+        ``<root>/demo-training/digits-mlp/checkpoints.zip``; the architecture (trained to
+        the last state) is ``model.keras`` next to it.
     """
-    _check_name(name)
-    path = _stored_path(name)
-    if not path.is_file():
-        with _lock:
-            if not path.is_file():  # another thread may have finished meanwhile
-                _train_and_store(name, path)
+    path, model = demo_series_files(root)
+    if path.is_file() and model.is_file():
+        return path
+    folder = path.parent
+    with _lock:
+        if path.is_file() and model.is_file():
+            return path  # another thread finished meanwhile
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".digits-mlp-", dir=folder.parent))
+        try:
+            _train_demo_series(tmp, progress)
+            if folder.exists() and not path.is_file():
+                shutil.rmtree(folder)  # an incomplete folder left by a crash
+            # Rename the finished folder into place: other processes see all of it or
+            # nothing. If one of them got there first, its identical series stays.
+            with contextlib.suppress(OSError):
+                os.replace(tmp, folder)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
-def load_demo_model(name: str) -> keras.Model:
-    """Return demo model ``name``, trained on first use and loaded from its stored file.
-
-    Parameters
-    ----------
-    name : str
-        One of :data:`DEMO_MODELS` (without the ``demo:`` prefix).
-
-    Returns
-    -------
-    keras.Model
-        Input ``(8, 8, 1)`` in [0, 1], output 10 softmax class probabilities.
-
-    Raises
-    ------
-    ModelLoadError
-        Unknown name (the message lists the valid ones).
-    """
-    from .models import load_model  # lazily: models imports this module lazily
-
-    path = demo_model_path(name)
-    try:
-        return load_model(path)
-    except ModelLoadError:
-        # A stored file damaged outside our control (disk full, manual edit): retrain once.
-        with _lock:
-            _train_and_store(name, path, replace=True)
-        return load_model(path)
+def unknown_demo(kind: str, spec: str) -> Exception:
+    """The error for a ``demo:`` spec of ``kind`` that is not in the registry."""
+    error = {"model": ModelLoadError, "data": DataError, "checkpoints": CheckpointError}[kind]
+    words = {"model": "demo model", "data": "demo data", "checkpoints": "demo checkpoint series"}
+    return error(f"unknown {words[kind]} {spec!r}; valid: {', '.join(demo_names(kind))}")

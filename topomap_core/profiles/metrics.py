@@ -248,7 +248,8 @@ def quality_metrics(maps: np.ndarray, vmax: float) -> dict[str, float]:
     Parameters
     ----------
     maps : ndarray of shape (n_groups, height, width), float
-        Interpolated maps (:func:`topomap_core.profiles.interpolate.interpolate_maps`), NaN outside the hull.
+        Interpolated maps (:func:`~topomap_core.profiles.interpolate.interpolate_maps`), NaN
+        outside the hull.
     vmax : float
         The shared colour limit (:func:`topomap_core.profiles.interpolate.colour_limit`).
 

@@ -1,0 +1,522 @@
+"""Pure figure builders of the dashboard: a MapResult in, a plotly figure (or SVG text) out.
+
+Nothing here touches Dash or the disk, so tests call every builder directly. Coordinates: a
+map's pixel ``maps[g][row, col]`` has row 0 at the top (``y = 1``); the heatmaps are drawn
+with ``y`` increasing upwards, so their axes use the layout's own coordinates and neuron
+markers land on the right pixel.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from topomap_core.analyses.view import MapResult
+from topomap_core.profiles.interpolate import BWR_STOPS
+from topomap_core.profiles.ordering import dendrogram_segments
+from topomap_core.profiles.render import render_single_map
+
+#: The maps' diverging blue-white-red scale, from the library's stops.
+COLORSCALE: list[list[Any]] = [[pos, f"rgb({r},{g},{b})"] for pos, (r, g, b) in BWR_STOPS]
+
+FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+TEXT = "#1f2933"
+MUTED = "#7b8794"
+ACCENT = "#0b6bcb"
+
+# Drawn on top of every map to mark the neuron the user clicked.
+_RING = {"symbol": "circle-open", "size": 13, "color": "black", "line": {"width": 2.5}}
+
+# What each quality metric means, for a non-expert (paper 4.2).
+METRIC_LABELS: dict[str, str] = {
+    "mse_blur_auc": "Blur error (AUC, lower = smoother)",
+    "mse_resize_auc": "Resize error (AUC, lower = smoother)",
+    "n_components": "Coloured regions per map",
+    "mean_component_size": "Mean region size (px)",
+}
+
+
+def _base_layout(fig: go.Figure, height: int, **extra: Any) -> go.Figure:
+    settings: dict[str, Any] = {
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"family": FONT, "color": TEXT, "size": 12},
+        "hoverlabel": {"font": {"family": FONT}},
+    }
+    fig.update_layout(**{**settings, **extra})
+    return fig
+
+
+def _coloraxis(vmax: float, title: str = "NAP") -> dict[str, Any]:
+    return {
+        "colorscale": COLORSCALE,
+        "cmin": -float(vmax),
+        "cmax": float(vmax),
+        "colorbar": {"title": {"text": title, "side": "right"}, "thickness": 12, "len": 0.7},
+    }
+
+
+def _unit_axes(fig: go.Figure, xref: str = "x", yref: str = "y") -> None:
+    """Hide the axes of one map and keep its pixels square."""
+    pad = 0.02
+    xaxis = "xaxis" + xref[1:]
+    yaxis = "yaxis" + yref[1:]
+    fig.layout[xaxis].update(visible=False, range=[-pad, 1 + pad], constrain="domain")
+    fig.layout[yaxis].update(
+        visible=False, range=[-pad, 1 + pad], scaleanchor=xref, scaleratio=1, constrain="domain"
+    )
+
+
+def group_index(result: MapResult, group: str | None) -> int:
+    """Index (in dendrogram order) of ``group``; the first group if unknown or None."""
+    names = result.order.names
+    return names.index(group) if group in names else 0
+
+
+def _marked(result: MapResult, neuron: int | None) -> int | None:
+    if neuron is None or isinstance(neuron, bool):
+        return None
+    try:
+        i = int(neuron)
+    except (TypeError, ValueError):
+        return None
+    return i if 0 <= i < len(result.layout) else None
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    """A blank figure that says ``message`` in its middle."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 14, "color": MUTED},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, height)
+
+
+def grid_shape(n_groups: int, columns: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of the map grid: about square, ``ceil(sqrt(n))`` columns."""
+    cols = columns or max(1, math.ceil(math.sqrt(n_groups)))
+    cols = min(cols, n_groups)
+    return math.ceil(n_groups / cols), cols
+
+
+def _axis_ids(fig: go.Figure, k: int, cols: int) -> tuple[str, str]:
+    """Axis ids (``"x3"``, ``"y3"``) of the ``k``-th subplot of a grid with ``cols`` columns."""
+    sub = fig.get_subplot(k // cols + 1, k % cols + 1)
+    # Each axis is anchored to its partner: the y axis names the x axis and vice versa.
+    return sub.yaxis.anchor, sub.xaxis.anchor
+
+
+def maps_figure(
+    result: MapResult,
+    selected: str | None = None,
+    marked: int | None = None,
+    columns: int | None = None,
+) -> go.Figure:
+    """Every group's map in dendrogram order, one heatmap per subplot, one shared colour bar.
+
+    Parameters
+    ----------
+    result : MapResult
+    selected : str, optional
+        Group whose title is highlighted and whose map is framed.
+    marked : int, optional
+        Neuron index ringed on every map.
+    columns : int, optional
+        Maps per row (default ``ceil(sqrt(n_groups))``).
+
+    Returns
+    -------
+    go.Figure
+        Traces ``0 .. n_groups - 1`` are the heatmaps (so a click's ``curveNumber`` is the
+        group's index); ring markers follow, with the group index as ``customdata``.
+    """
+    names = list(result.order.names)
+    n = len(names)
+    rows, cols = grid_shape(n, columns)
+    res = result.maps.shape[-1]
+    axis = np.linspace(0.0, 1.0, res)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=names,
+        horizontal_spacing=min(0.04, 0.3 / cols),
+        vertical_spacing=min(0.08, 0.5 / rows),
+    )
+    for k, name in enumerate(names):
+        r, c = divmod(k, cols)
+        fig.add_trace(
+            go.Heatmap(
+                # Flip rows so y grows upwards like the layout; float32 halves the payload.
+                z=np.asarray(result.maps[k][::-1], dtype=np.float32),
+                x=axis,
+                y=axis,
+                coloraxis="coloraxis",
+                name=name,
+                hovertemplate=f"{escape(name)}: %{{z:.3g}}<extra></extra>",
+                hoverongaps=False,
+            ),
+            row=r + 1,
+            col=c + 1,
+        )
+    sel = group_index(result, selected) if selected in names else None
+    neuron = _marked(result, marked)
+    for k in range(n):
+        xref, yref = _axis_ids(fig, k, cols)
+        _unit_axes(fig, xref, yref)
+        if neuron is not None:
+            x, y = result.layout[neuron]
+            fig.add_trace(
+                go.Scatter(
+                    x=[x],
+                    y=[y],
+                    mode="markers",
+                    marker=_RING,
+                    customdata=[k],
+                    hovertemplate=f"neuron {neuron}<extra></extra>",
+                    showlegend=False,
+                    xaxis=xref,
+                    yaxis=yref,
+                )
+            )
+    for k, annotation in enumerate(fig.layout.annotations[:n]):
+        annotation.font = {"size": 12, "color": ACCENT if k == sel else TEXT}
+        if k == sel:
+            annotation.text = f"<b>{escape(names[k])}</b>"
+        else:
+            annotation.text = escape(names[k])
+    if sel is not None:
+        xref, yref = _axis_ids(fig, sel, cols)
+        fig.add_shape(
+            type="rect",
+            xref=f"{xref} domain",
+            yref=f"{yref} domain",
+            x0=-0.03,
+            x1=1.03,
+            y0=-0.03,
+            y1=1.03,
+            line={"color": ACCENT, "width": 2},
+        )
+    # Rows as tall as the maps are wide (for a ~650 px wide graph), plus the titles.
+    row_height = min(185, round(620 / cols) + 28)
+    _base_layout(
+        fig,
+        height=40 + row_height * rows,
+        coloraxis=_coloraxis(result.vmax),
+        clickmode="event",
+        hovermode="closest",
+    )
+    return fig
+
+
+def dendrogram_figure(result: MapResult, selected: str | None = None) -> go.Figure:
+    """The groups' dendrogram; leaf ``k`` (at ``x = k``) is the ``k``-th map of the grid."""
+    names = list(result.order.names)
+    xs, ys = dendrogram_segments(result.order.linkage, result.order.order)
+    if not xs:
+        return empty_figure("One group: no dendrogram", height=120)
+    x_line: list[float | None] = []
+    y_line: list[float | None] = []
+    for x4, y4 in zip(xs, ys, strict=True):
+        x_line += [*x4, None]
+        y_line += [*y4, None]
+    fig = go.Figure(
+        go.Scatter(
+            x=x_line,
+            y=y_line,
+            mode="lines",
+            line={"color": "#52606d", "width": 1.5},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    ticks = [f"<b>{escape(n)}</b>" if n == selected else escape(n) for n in names]
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=list(range(len(names))),
+        ticktext=ticks,
+        range=[-0.5, len(names) - 0.5],
+        showgrid=False,
+        zeroline=False,
+        fixedrange=True,
+    )
+    fig.update_yaxes(
+        title={"text": "distance", "font": {"size": 11, "color": MUTED}},
+        showgrid=True,
+        gridcolor="#e4e7eb",
+        zeroline=False,
+        rangemode="tozero",
+        fixedrange=True,
+    )
+    return _base_layout(fig, height=190, margin={"l": 50, "r": 10, "t": 10, "b": 40})
+
+
+def scatter_figure(
+    result: MapResult, selected: str | None = None, marked: int | None = None
+) -> go.Figure:
+    """The layout's neurons coloured by the selected group's values (hover: "neuron i: v")."""
+    g = group_index(result, selected)
+    name = result.order.names[g]
+    values = np.asarray(result.values[g], dtype=np.float64)
+    n = len(result.layout)
+    text = [f"neuron {i}: {v:.4g}" for i, v in enumerate(values)]
+    fig = go.Figure(
+        go.Scatter(
+            x=result.layout[:, 0],
+            y=result.layout[:, 1],
+            mode="markers",
+            marker={
+                "color": values,
+                "coloraxis": "coloraxis",
+                "size": 9 if n <= 300 else 6 if n <= 3000 else 3,
+                # Outlines would turn thousands of neurons into a grey blot.
+                "line": {"width": 0.5 if n <= 3000 else 0, "color": "#52606d"},
+            },
+            text=text,
+            customdata=list(range(n)),
+            hovertemplate="%{text}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    neuron = _marked(result, marked)
+    if neuron is not None:
+        _add_ring(fig, result, neuron, f"neuron {neuron}: {values[neuron]:.4g}")
+    return _large_square(fig, result, f"Neurons coloured by <b>{escape(name)}</b>")
+
+
+def _dot_alpha(n: int) -> float:
+    """Opacity of the neuron dots over the large map: faint enough that thousands of them
+    (16384 dots cover the whole disc) leave the map visible; still there to be clicked."""
+    return round(float(np.clip(0.28 * 1000 / max(n, 1), 0.02, 0.28)), 3)
+
+
+def selected_map_figure(
+    result: MapResult, selected: str | None = None, marked: int | None = None
+) -> go.Figure:
+    """The selected group's map, large, with every neuron faintly drawn on top."""
+    g = group_index(result, selected)
+    name = result.order.names[g]
+    res = result.maps.shape[-1]
+    axis = np.linspace(0.0, 1.0, res)
+    n = len(result.layout)
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(result.maps[g][::-1], dtype=np.float32),
+            x=axis,
+            y=axis,
+            coloraxis="coloraxis",
+            hovertemplate="value %{z:.3g}<extra></extra>",
+            hoverongaps=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=result.layout[:, 0],
+            y=result.layout[:, 1],
+            mode="markers",
+            marker={"size": 5 if n <= 300 else 3, "color": f"rgba(31,41,51,{_dot_alpha(n)})"},
+            customdata=list(range(n)),
+            hovertemplate="neuron %{customdata}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    neuron = _marked(result, marked)
+    if neuron is not None:
+        _add_ring(fig, result, neuron, f"neuron {neuron}")
+    return _large_square(fig, result, f"Map of <b>{escape(name)}</b>")
+
+
+def _add_ring(fig: go.Figure, result: MapResult, neuron: int, hover: str) -> None:
+    """Draw the marked neuron's ring on a single-panel figure."""
+    x, y = result.layout[neuron]
+    fig.add_trace(
+        go.Scatter(
+            x=[x],
+            y=[y],
+            mode="markers",
+            marker={**_RING, "size": 16},
+            customdata=[neuron],
+            hovertemplate=f"{hover}<extra></extra>",
+            showlegend=False,
+        )
+    )
+
+
+def _large_square(fig: go.Figure, result: MapResult, title: str) -> go.Figure:
+    """Unit axes, the shared colour axis and the click behaviour of the two large panels."""
+    _unit_axes(fig)
+    return _base_layout(
+        fig,
+        height=420,
+        coloraxis=_coloraxis(result.vmax),
+        title={"text": title, "font": {"size": 13}},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        clickmode="event",
+        hovermode="closest",
+    )
+
+
+def clicked_group(click_data: dict | None, names: Sequence[str]) -> str | None:
+    """The group a click on :func:`maps_figure` landed on, or None."""
+    try:
+        point = click_data["points"][0]  # type: ignore[index]
+    except (TypeError, KeyError, IndexError):
+        return None
+    curve = point.get("curveNumber")
+    if isinstance(curve, int) and 0 <= curve < len(names):
+        return names[curve]
+    custom = point.get("customdata")
+    if isinstance(custom, list) and custom:
+        custom = custom[0]
+    if isinstance(custom, int) and not isinstance(custom, bool) and 0 <= custom < len(names):
+        return names[custom]
+    return None
+
+
+def _clicked_index(click_data: dict | None, n: int) -> int | None:
+    """The index in ``[0, n)`` a click's first point carries as ``customdata``, or None."""
+    try:
+        point = click_data["points"][0]  # type: ignore[index]
+    except (TypeError, KeyError, IndexError):
+        return None
+    custom = point.get("customdata")
+    if isinstance(custom, list) and len(custom) == 1:
+        custom = custom[0]
+    if isinstance(custom, int) and not isinstance(custom, bool) and 0 <= custom < n:
+        return custom
+    return None
+
+
+def clicked_neuron(click_data: dict | None, n_neurons: int) -> int | None:
+    """The neuron a click on the scatter or the large map landed on, or None (a map pixel)."""
+    return _clicked_index(click_data, n_neurons)
+
+
+def metrics_rows(result: MapResult) -> list[tuple[str, str, str]]:
+    """(section, label, value) rows of the run's size, quality metrics and timings."""
+    rows: list[tuple[str, str, str]] = [
+        ("Run", "Groups", str(len(result.order.names))),
+        ("Run", "Neurons", str(int(result.layout.shape[0]))),
+        ("Run", "Colour limit (±)", f"{result.vmax:.3g}"),
+    ]
+    for key, label in METRIC_LABELS.items():
+        if key in result.metrics:
+            rows.append(("Quality", label, f"{float(result.metrics[key]):.4g}"))
+    for stage, seconds in result.timings.items():
+        rows.append(("Time (s)", stage.replace("_", " "), f"{float(seconds):.2f}"))
+    return rows
+
+
+# --------------------------------------------------------------------------------- SVG export
+
+
+def _png_data_uri(map2d: np.ndarray, vmax: float, size: int) -> str:
+    buf = io.BytesIO()
+    render_single_map(map2d, vmax, size=size).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _tick(value: float) -> str:
+    return "0" if value == 0 else f"{value:+.3g}"
+
+
+def maps_svg(
+    result: MapResult, title: str | None = None, columns: int | None = None, tile: int = 200
+) -> str:
+    """An SVG document of the map grid: maps as embedded PNG images, text and colour bar as vectors.
+
+    Parameters
+    ----------
+    result : MapResult
+    title : str, optional
+        Heading above the grid.
+    columns : int, optional
+        Maps per row (default ``ceil(sqrt(n_groups))``).
+    tile : int, default=200
+        Side of one map in px (the embedded images are rendered at this size).
+
+    Returns
+    -------
+    str
+        A standalone SVG 1.1 document with one ``<image>`` per group, in dendrogram order.
+    """
+    names = list(result.order.names)
+    rows, cols = grid_shape(len(names), columns)
+    pad, label_h, title_h = 16, 22, 30 if title else 0
+    width = pad + cols * (tile + pad)
+    grid_top = pad + title_h
+    cell_h = label_h + tile
+    bar_y = grid_top + rows * (cell_h + pad) + 4
+    bar_h = 14
+    height = bar_y + bar_h + 30
+    font = 'font-family="Helvetica, Arial, sans-serif"'
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'version="1.1" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        "<defs>",
+        '<linearGradient id="bwr" x1="0" y1="0" x2="1" y2="0">',
+        *(
+            f'<stop offset="{pos:g}" stop-color="rgb({r},{g},{b})"/>'
+            for pos, (r, g, b) in BWR_STOPS
+        ),
+        "</linearGradient>",
+        "</defs>",
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        parts.append(
+            f'<text x="{width / 2:g}" y="{pad + 18}" text-anchor="middle" {font} '
+            f'font-size="18" font-weight="bold" fill="{TEXT}">{escape(title)}</text>'
+        )
+    for k, name in enumerate(names):
+        r, c = divmod(k, cols)
+        x = pad + c * (tile + pad)
+        y = grid_top + r * (cell_h + pad)
+        uri = _png_data_uri(result.maps[k], result.vmax, tile)
+        parts.append(
+            f'<text x="{x + tile / 2:g}" y="{y + 15}" text-anchor="middle" {font} '
+            f'font-size="14" fill="{TEXT}">{escape(name)}</text>'
+        )
+        parts.append(
+            f'<image x="{x}" y="{y + label_h}" width="{tile}" height="{tile}" '
+            f"href={quoteattr(uri)} xlink:href={quoteattr(uri)}/>"
+        )
+    bar_x0, bar_x1 = pad, width - pad
+    parts.append(
+        f'<rect x="{bar_x0}" y="{bar_y}" width="{bar_x1 - bar_x0}" height="{bar_h}" '
+        'fill="url(#bwr)" stroke="black" stroke-width="1"/>'
+    )
+    vmax = float(result.vmax)
+    for x, value, anchor in (
+        (bar_x0, -vmax, "start"),
+        ((bar_x0 + bar_x1) / 2, 0.0, "middle"),
+        (bar_x1, vmax, "end"),
+    ):
+        parts.append(
+            f'<line x1="{x:g}" y1="{bar_y + bar_h}" x2="{x:g}" y2="{bar_y + bar_h + 5}" '
+            'stroke="black" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{x:g}" y="{bar_y + bar_h + 19}" text-anchor="{anchor}" {font} '
+            f'font-size="12" fill="{TEXT}">{_tick(value)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,95 @@
+"""The main area: map grid with its dendrogram, the selected group's map and scatter, metrics."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from .figures.maps import empty_figure
+from .ids import ID
+
+NO_RESULT = "No maps yet: choose a model, data and layer, then press Run."
+
+_GRAPH_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+}
+_STATIC_CONFIG = {**_GRAPH_CONFIG, "displayModeBar": False}
+
+
+def metrics_table(rows: list[tuple[str, str, str]]) -> html.Table | html.P:
+    """A compact table of (section, label, value) rows; sections become header rows."""
+    if not rows:
+        return html.P("Metrics appear after a run.", className="muted")
+    body: list[html.Tr] = []
+    section = None
+    for sec, label, value in rows:
+        if sec != section:
+            body.append(html.Tr(html.Th(sec, colSpan=2, className="metrics-section")))
+            section = sec
+        body.append(html.Tr([html.Td(label), html.Td(value, className="num")]))
+    return html.Table(html.Tbody(body), className="metrics")
+
+
+def _card(title: str, help_text: str, *children, class_name: str = "") -> html.Section:
+    return html.Section(
+        [html.H2(title), html.P(help_text, className="help"), *children],
+        className=f"card {class_name}".strip(),
+    )
+
+
+def build(store=None) -> html.Main:
+    """Views side by side: maps (with dendrogram) left; selected map, neurons, metrics right."""
+    maps = _card(
+        "Topographic maps",
+        "One map per group, in dendrogram order: similar groups sit next to each other. "
+        "Red = more active than average for that group, blue = less. Click a map to select it.",
+        dcc.Loading(
+            [
+                dcc.Graph(
+                    id=ID.DENDROGRAM_GRAPH,
+                    figure=empty_figure("", height=120),
+                    config=_STATIC_CONFIG,
+                    className="graph-dendrogram",
+                ),
+                dcc.Graph(
+                    id=ID.MAPS_GRAPH,
+                    figure=empty_figure(NO_RESULT, height=420),
+                    config=_STATIC_CONFIG,
+                    className="graph-maps",
+                ),
+            ],
+            type="circle",
+            delay_show=400,
+        ),
+        class_name="card-maps",
+    )
+    selected = _card(
+        "Selected group",
+        "The selected map, large, with its neurons as dots. Click a neuron to mark it on "
+        "every map (click again to unmark).",
+        dcc.Graph(
+            id=ID.SELECTED_MAP_GRAPH,
+            figure=empty_figure("", height=420),
+            config=_GRAPH_CONFIG,
+        ),
+    )
+    scatter = _card(
+        "Neuron layout",
+        "Each dot is a neuron, placed by the layout method and coloured by the selected "
+        "group's value. Hover to read it, click to mark it.",
+        dcc.Graph(
+            id=ID.SCATTER_GRAPH,
+            figure=empty_figure("", height=420),
+            config=_GRAPH_CONFIG,
+        ),
+    )
+    metrics = _card(
+        "Quality and timing",
+        "Map quality as in the paper (section 4.2) and the time each step took.",
+        html.Div(metrics_table([]), id=ID.METRICS_TABLE),
+    )
+    return html.Main(
+        [maps, html.Div([selected, scatter, metrics], className="detail-column")],
+        className="views",
+    )

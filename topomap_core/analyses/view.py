@@ -1,0 +1,229 @@
+"""The map view of one layer of one model (paper Figure 1): NAP, layout, maps, quality.
+
+``model + data + layer + grouping -> NAP -> layout -> maps -> metrics``, every stage timed and
+reporting progress. The NAP is cached apart from the view (:func:`~.topomap.nap_key`), so
+changing only the layout method reuses it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..jobs.base import Job, memo, register
+from ..profiles.metrics import quality_metrics
+from ..profiles.nap import NAP
+from ..profiles.ordering import GroupOrder
+from ..progress import ProgressCallback
+from .topomap import MapParams, compute_nap, draw, model_ref, nap_key, place
+
+__all__ = [
+    "MapResult",
+    "ViewJob",
+    "ViewRequest",
+    "layout_csv",
+    "nap_csv",
+    "run_map",
+    "summary_json",
+    "view_of",
+    "write_outputs",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewRequest(MapParams):
+    """Everything that defines one view (and so one cache entry): a model and the map
+    parameters (:class:`~.topomap.MapParams`)."""
+
+    model: str = model_ref(default="demo:digits-mlp", cli_required=True)
+
+
+@dataclass
+class MapResult:
+    """A computed view: NAP, layout, dendrogram order, maps and their quality.
+
+    ``maps`` and every per-group list are in dendrogram order (``order.names``).
+    """
+
+    request: ViewRequest
+    nap: NAP
+    layout: np.ndarray
+    order: GroupOrder
+    maps: np.ndarray
+    vmax: float
+    metrics: dict
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Colour values in dendrogram order, shape (n_groups, n_neurons)."""
+        return self.nap.values[self.order.order]
+
+    def summary(self) -> dict:
+        sizes = dict(zip(self.nap.group_names, self.nap.group_sizes, strict=True))
+        return {
+            "model": self.request.model,
+            "data": self.request.data,
+            "layer": self.request.layer,
+            "method": self.request.method,
+            "seed": self.request.seed,
+            "grouping": self.request.groups,
+            "random_groups": self.request.random_groups,
+            "per_group": self.request.per_group,
+            "profile": self.request.profile,
+            "n_neurons": int(self.nap.n_neurons),
+            "groups": self.order.names,
+            "group_sizes": [sizes[n] for n in self.order.names],
+            "empty_groups": self.nap.dropped_groups,
+            "group_distance": np.round(self.order.distance, 6).tolist(),
+            "colour_limit": self.vmax,
+            "metrics": self.metrics,
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def view_of(
+    request: MapParams,
+    nap: NAP,
+    progress: ProgressCallback | None = None,
+    timings: dict | None = None,
+) -> MapResult:
+    """Lay out a computed NAP and build the maps for ``request`` (method, seed, profile)."""
+    timings = {} if timings is None else timings
+    placed = place(
+        nap.profile(request.profile),
+        nap.group_vectors(),
+        nap.group_names,
+        request,
+        progress=progress,
+        timings=timings,
+    )
+    t0 = time.perf_counter()
+    maps, vmax = draw(placed.layout, nap.values[placed.order.order], dtype=np.float64)
+    timings["maps"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    metrics = quality_metrics(maps, vmax)
+    timings["metrics"] = time.perf_counter() - t0
+    return MapResult(request, nap, placed.layout, placed.order, maps, vmax, metrics, timings)
+
+
+@register
+class ViewJob(Job):
+    """The Maps tab's job and the ``map`` command."""
+
+    name = "view"
+    request_type = ViewRequest
+    inputs = {"model": "model", "data": "data"}
+    version = "2"
+    command = "map"
+    summary = "compute topographic maps of one layer"
+
+    def compute(self, request, sources, cache, progress):
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+
+        def nap() -> NAP:
+            t0 = time.perf_counter()
+            model = sources.load_model()
+            timings["load_model"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            dataset = sources.load_data(_input_shape(model))
+            timings["load_data"] = time.perf_counter() - t0
+            return compute_nap(
+                model, dataset, request.layer, request, progress=progress, timings=timings
+            )
+
+        key = nap_key(sources.id("model"), sources.id("data"), request.layer, request)
+        profile, _ = memo(cache, key, nap)
+        result = view_of(request, profile, progress, timings)
+        timings["total"] = time.perf_counter() - t_start
+        return result
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--out", required=True, help="output directory")
+
+    def write_outputs(self, result, out_dir, args):
+        return write_outputs(result, out_dir)
+
+    def report(self, result):
+        m = result.metrics
+        return (
+            f"{result.nap.n_neurons} neurons, {len(result.order.names)} groups; "
+            f"blur AUC {m['mse_blur_auc']:.1f}, resize AUC {m['mse_resize_auc']:.1f}, "
+            f"{m['n_components']:.1f} components of {m['mean_component_size']:.0f} px; "
+            f"{result.timings['total']:.1f} s"
+        )
+
+
+def _input_shape(model) -> tuple:
+    from ..io.models import input_shape
+
+    return input_shape(model)
+
+
+def run_map(request: ViewRequest, progress: ProgressCallback | None = None) -> MapResult:
+    """Compute the complete view for ``request`` without any cache (specs may be paths)."""
+    return ViewJob().run(request, progress)
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+
+def layout_csv(result) -> str:
+    """``neuron,x,y`` rows of ``result.layout`` (a view's, a training run's, a comparison's)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["neuron", "x", "y"])
+    for i, (x, y) in enumerate(result.layout):
+        writer.writerow([i, f"{x:.6f}", f"{y:.6f}"])
+    return buf.getvalue()
+
+
+def nap_csv(result: MapResult) -> str:
+    """One row per group in dendrogram order, one column per neuron (colour values)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["group", *range(result.nap.n_neurons)])
+    for name, row in zip(result.order.names, result.values, strict=True):
+        writer.writerow([name, *(f"{v:.6g}" for v in row)])
+    return buf.getvalue()
+
+
+def summary_json(result: MapResult) -> str:
+    """The run's summary as indented JSON."""
+    return json.dumps(result.summary(), indent=2)
+
+
+def write_outputs(result: MapResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``maps.png``, ``layout.csv``, ``nap.csv`` and ``summary.json`` into ``out_dir``.
+
+    Returns
+    -------
+    dict
+        File role -> path written.
+    """
+    from ..profiles.render import save_map_grid
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "maps": out / "maps.png",
+        "layout": out / "layout.csv",
+        "nap": out / "nap.csv",
+        "summary": out / "summary.json",
+    }
+    title = f"{result.request.layer} - {result.request.method}"
+    save_map_grid(paths["maps"], result.maps, result.order.names, result.vmax, title=title)
+    paths["layout"].write_text(layout_csv(result))
+    paths["nap"].write_text(nap_csv(result))
+    paths["summary"].write_text(summary_json(result))
+    return paths

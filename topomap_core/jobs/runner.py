@@ -1,0 +1,234 @@
+"""Running a job from a process that must stay light: the web server, a Dash or Celery job.
+
+:func:`run` answers from the cache when it can and otherwise hands the job to a job process
+(:func:`compute_in_worker`): a warm spare when one is ready (:mod:`topomap_core.jobs.spares`),
+else a cold ``python -m topomap_core.jobs.worker``. Its progress lines are relayed to the
+caller's callback; a callback that returns True (Cancel) ends the job process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import Cancelled, TopomapError
+from ..progress import ProgressCallback
+from ..store import Store
+from . import spares
+from .base import Job
+from .results import cached_view
+from .worker import parse_line
+
+__all__ = ["Outcome", "compute_in_worker", "run"]
+
+#: ``compute(job_name, request, data_dir, progress)``: fills the cache for ``request``.
+Compute = Callable[[str, Any, Path, ProgressCallback | None], Any]
+
+# One computation per result key at a time in this process (the layer list and the data
+# check ask for the same description together); a fixed pool of locks, picked by key.
+_KEY_LOCKS = tuple(threading.Lock() for _ in range(32))
+
+
+def _worker_env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(Path(data_dir) / "numba-cache"))
+    return env
+
+
+class _Cold:
+    """A cold job process on pipes (when no spare is ready)."""
+
+    def __init__(self, data_dir: Path):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "topomap_core.jobs.worker"],
+            env=_worker_env(data_dir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            close_fds=True,
+            preexec_fn=spares.die_with_parent(),
+        )
+        self.pid = self.proc.pid
+
+    def send(self, text: str) -> IO[str]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.close()
+        return self.proc.stdout
+
+    def status(self) -> str:
+        code = self.proc.wait()
+        return f"exit status {code}"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class _Spare:
+    """A claimed spare on its socket."""
+
+    def __init__(self, conn, pid: int):
+        self.conn, self.pid = conn, pid
+
+    def send(self, text: str) -> IO[str]:
+        self.conn.sendall(text.encode() + b"\n")
+        return self.conn.makefile("r", encoding="utf-8")
+
+    def status(self) -> str:
+        return "the spare job process closed its connection"
+
+    def close(self) -> None:
+        import socket
+
+        try:
+            self.conn.shutdown(socket.SHUT_RDWR)  # the spare sees it and exits
+        except OSError:
+            pass
+        self.conn.close()
+
+
+def compute_in_worker(
+    job_name: str,
+    request: Any,
+    data_dir: str | Path,
+    progress: ProgressCallback | None = None,
+    *,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Compute ``request`` of job ``job_name`` into the store's cache in a job process.
+
+    Returns
+    -------
+    dict
+        The job process's outcome: ``key`` (the result's cache key), ``pid`` (the process
+        that computed it) and ``jobs_in_process`` (always 1: one job per process).
+
+    Raises
+    ------
+    TopomapError
+        The job's readable message for bad input.
+    Cancelled
+        ``progress`` asked to stop; the job process is gone.
+    RuntimeError
+        Any other failure (the process died, took longer than ``timeout``), in one line.
+    """
+    from .registry import get_job
+
+    data_dir = Path(data_dir)
+    payload = json.dumps({"job": job_name, "data_dir": str(data_dir), "request": asdict(request)})
+    # A light job is done cold before a warming spare would be ready; a heavy one is not.
+    claimed = spares.claim(data_dir, 0 if get_job(job_name).light else spares.WAIT_FOR_WARMING_S)
+    process = _Spare(*claimed) if claimed is not None else _Cold(data_dir)
+    timer = None
+    expired = threading.Event()
+    if timeout is not None:
+
+        def expire() -> None:
+            expired.set()
+            process.close()
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+    outcome: dict[str, Any] | None = None
+    try:
+        for line in process.send(payload):
+            message = parse_line(line)
+            if message is None:
+                continue
+            if "progress" in message:
+                stage, done, total = message["progress"]
+                if progress is not None and progress(str(stage), int(done), int(total)):
+                    raise Cancelled(f"{stage} cancelled at {done}/{total}")
+            else:
+                outcome = message
+        status = process.status()
+    except (OSError, ValueError) as exc:
+        status = f"connection lost ({exc})"
+    finally:
+        if timer is not None:
+            timer.cancel()
+        process.close()
+    if expired.is_set():
+        raise RuntimeError(f"the job took longer than {timeout:.0f} s")
+    if outcome is None:
+        raise RuntimeError(f"the computation stopped unexpectedly ({status})")
+    if outcome.get("ok"):
+        return outcome
+    text = str(outcome.get("error") or "unknown error")
+    if outcome.get("cancelled"):
+        raise Cancelled(text)
+    if outcome.get("topomap"):
+        raise TopomapError(text)
+    raise RuntimeError(text)
+
+
+@dataclass
+class Outcome:
+    """What :func:`run` found or made: the result's key, its view, and how long it took."""
+
+    key: str
+    view: Any
+    seconds: float | None  # None: it was stored already
+
+    @property
+    def computed(self) -> bool:
+        return self.seconds is not None
+
+
+def run(
+    job: Job,
+    request: Any,
+    data_dir: str | Path,
+    progress: ProgressCallback | None = None,
+    *,
+    compute: Compute | None = None,
+    on_compute: Callable[[str | None], None] | None = None,
+    timeout: float | None = None,
+) -> Outcome:
+    """The stored view of ``request`` at once, else computed in a job process.
+
+    Parameters
+    ----------
+    job, request
+        A registered job and its validated request.
+    data_dir : path
+    progress : callable, optional
+        Receives the job process's reports; returning True cancels.
+    compute : callable, optional
+        Replaces :func:`compute_in_worker` (tests).
+    on_compute : callable, optional
+        Called with the key (None for an unbuilt demo) just before a computation starts.
+    timeout : float, optional
+        Seconds the job process may take.
+    """
+    store = Store(data_dir)
+    key, view = cached_view(job, request, store)
+    if view is not None:
+        return Outcome(key, view, None)
+    lock = _KEY_LOCKS[hash(key) % len(_KEY_LOCKS)] if key is not None else threading.Lock()
+    with lock:
+        key, view = cached_view(job, request, store)
+        if view is not None:
+            return Outcome(key, view, None)
+        if on_compute is not None:
+            on_compute(key)
+        t0 = time.perf_counter()
+        if compute is None:
+            compute_in_worker(job.name, request, Path(data_dir), progress, timeout=timeout)
+        else:
+            compute(job.name, request, Path(data_dir), progress)
+        key, view = cached_view(job, request, store)
+        if view is None:
+            raise RuntimeError("the result was computed but could not be stored")
+        return Outcome(key, view, time.perf_counter() - t0)

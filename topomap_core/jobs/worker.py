@@ -1,0 +1,151 @@
+"""The one job process: computes one job of the registry, then exits.
+
+Every computation that loads a model (views, training maps, comparisons, descriptions, and
+every future job) runs here, in a process of its own, never in the web server: a model file is
+untrusted input, and one job per process means nothing a model leaves behind (module state,
+threads, memory) reaches the next job.
+
+``python -m topomap_core.jobs.worker``
+    A *cold* worker: reads one job from stdin, reports on stdout.
+``python -m topomap_core.jobs.worker --spare DIR``
+    A *spare* worker (:mod:`topomap_core.jobs.spares`): first imports TensorFlow, Keras and the
+    job registry and compiles the layout kernels (numba's on-disk cache lives in the data
+    directory), then waits on a socket in ``DIR`` for exactly one job, so a job starts warm.
+
+Protocol: one JSON object ``{"job": name, "data_dir": str, "request": {fields}}``; then lines
+starting with :data:`PREFIX` followed by JSON: ``{"progress": [stage, done, total]}`` while it
+computes, and exactly one ``{"ok": true, "key": ..., "pid": ..., "jobs_in_process": 1}`` or
+``{"error": str, "cancelled": bool, "topomap": bool}`` (``topomap``: a problem with the user's
+input). The request is validated here
+again, as it came from outside: only stored ids and demo names pass, never a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Any, TextIO
+
+PREFIX = "@@topomaps "
+
+#: Jobs this process has run: always 1 when a job reports (one job per process), which the
+#: outcome line says (``"jobs_in_process"``) so that callers and tests can check it.
+_JOBS_RUN = 0
+
+
+def emit(stream: TextIO, payload: dict[str, Any]) -> None:
+    """Write one protocol line."""
+    stream.write(PREFIX + json.dumps(payload) + "\n")
+    stream.flush()
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """The payload of a protocol line, or None for any other output."""
+    if not line.startswith(PREFIX):
+        return None
+    try:
+        payload = json.loads(line[len(PREFIX) :])
+    except json.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def run_job(payload: dict[str, Any], out: TextIO) -> int:
+    """Compute the job ``payload`` describes, reporting on ``out``; return the exit status."""
+    from ..config import quiet_tensorflow
+
+    quiet_tensorflow()
+    from ..errors import Cancelled, TopomapError, one_line
+    from ..progress import Throttle
+    from ..store import Store
+    from .registry import get_job
+    from .results import get_or_compute
+
+    def progress(stage: str, done: int, total: int) -> None:
+        emit(out, {"progress": [str(stage), int(done), int(total)]})
+
+    global _JOBS_RUN
+    _JOBS_RUN += 1
+    try:
+        if not isinstance(payload.get("request"), dict) or not payload.get("data_dir"):
+            raise TopomapError("bad job description (needs job, data_dir and request)")
+        job = get_job(str(payload.get("job")))
+        request = job.validate(payload["request"])
+        _, key = get_or_compute(job, request, Store(payload["data_dir"]), Throttle(progress))
+        emit(out, {"ok": True, "key": key, "pid": os.getpid(), "jobs_in_process": _JOBS_RUN})
+        return 0
+    except Cancelled:
+        emit(out, {"error": "Cancelled.", "cancelled": True})
+    except TopomapError as exc:
+        emit(out, {"error": one_line(exc), "topomap": True})
+    except MemoryError:
+        emit(out, {"error": "Out of memory: try fewer examples per group or a smaller layer."})
+    except ValueError as exc:
+        # The numerical steps check their input with ValueError ("a topographic map needs
+        # at least 3 neurons"): a problem with what was asked for, said in one line (the
+        # traceback still goes to the server log, in case it is a bug).
+        traceback.print_exc(file=sys.stderr)
+        emit(out, {"error": one_line(exc), "topomap": True})
+    except Exception as exc:  # the page gets one line; the server log gets the traceback
+        traceback.print_exc(file=sys.stderr)
+        emit(out, {"error": f"{type(exc).__name__}: {one_line(exc)}"})
+    return 1
+
+
+def warm_up() -> None:
+    """Import and compile what jobs use, so that a spare's job starts warm.
+
+    Keras (TensorFlow's runtime with it), every analysis, and the layout kernels: a tiny
+    ``UMAP_PSO`` layout compiles UMAP's numba code (about 14 s the first time in a process,
+    even with numba's on-disk cache, which covers only our own kernels) and the PSO kernels.
+    """
+    from ..config import import_keras, quiet_tensorflow
+
+    quiet_tensorflow()
+    import_keras()
+    import numpy as np
+
+    from ..placement import compute_layout
+    from . import registry  # noqa: F401  (every analysis)
+
+    nap = np.random.default_rng(0).normal(size=(4, 32))
+    compute_layout(nap, "UMAP_PSO", random_state=0, n_steps=20)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one job: from stdin (cold), or from the socket a spare waits on (``--spare DIR``)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--spare":
+        from .spares import serve, watch_claimer
+
+        conn = serve(args[1], warm_up)
+        if conn is None:
+            return 0  # not claimed in time, or the claimer went away
+        with conn, conn.makefile("r", encoding="utf-8") as reader:
+            writer = conn.makefile("w", encoding="utf-8")
+            try:
+                payload = json.loads(reader.readline())
+            except ValueError as exc:
+                emit(writer, {"error": f"bad job description ({exc})"})
+                return 2
+            watch_claimer(conn)
+            code = run_job(payload if isinstance(payload, dict) else {}, writer)
+            writer.close()
+        os._exit(code)  # skip interpreter teardown: nothing of this process is reused
+    if args:
+        emit(sys.stdout, {"error": f"unknown arguments {args!r}; use none or --spare DIR"})
+        return 2
+    try:
+        payload = json.loads(sys.stdin.read())
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        emit(sys.stdout, {"error": f"bad job description ({exc})"})
+        return 2
+    return run_job(payload, sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
