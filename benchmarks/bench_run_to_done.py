@@ -34,6 +34,7 @@ def _support():
     """``tests/support.py`` (servers, Chromium), loaded from its file."""
     spec = importlib.util.spec_from_file_location("support", ROOT / "tests" / "support.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["support"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

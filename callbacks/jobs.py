@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,7 +143,15 @@ def run_job(
             log_job(data_dir, job, key, request)
             report((0, 1, spec.starting))
 
-        outcome = run(job, request, data_dir, relay(report), compute=compute, on_compute=starting)
+        outcome = run(
+            job,
+            request,
+            data_dir,
+            relay(report),
+            compute=compute,
+            on_compute=starting,
+            cancel=current_cancel(),
+        )
         data = spec.result_data(outcome, request, values)
     except Cancelled:
         return None, CANCELLED
@@ -327,9 +337,95 @@ class JobManager(CeleryManager):
         return result
 
 
+#: A running job of :class:`ThreadManager` refreshes its heartbeat this often (seconds) ...
+BEAT_S = 1.0
+#: ... and counts as stopped when the last beat is older than this.
+BEAT_TTL_S = 6.0
+
+#: What the page says (after "Run failed: ") when the process running a job stopped.
+LOST_MESSAGE = celery_jobs.LOST_MESSAGE
+
+_CURRENT = threading.local()
+
+
+def current_cancel() -> threading.Event | None:
+    """The cancel event of the :class:`ThreadManager` job running in this thread, if any."""
+    return getattr(_CURRENT, "cancel", None)
+
+
+class ThreadManager(DiskcacheManager):
+    """Dash's background jobs in threads of the web process, never in forked copies of it.
+
+    Dash's :class:`~dash.DiskcacheManager` forks the web process for every job. A fork of a
+    process with threads is unsafe (a lock held by another thread stays held in the child; a
+    child's SQLite connections to the result cache read stale data after the fork, measured:
+    a result a job process had just stored was not found), and the child inherits the
+    listening socket, which keeps a restarted server from binding its port. A job's body only
+    waits for its job process (:mod:`topomap_core.jobs.runner`), so a thread serves. Progress,
+    results, heartbeats and cancel marks live in the shared diskcache, so any web process (a
+    gunicorn worker) answers the page's polls.
+    """
+
+    def call_job_fn(self, key, job_fn, args, context):
+        job = uuid.uuid4().hex
+        cancel = threading.Event()
+        self.handle.set(self._mark("alive", job), 1, expire=BEAT_TTL_S)
+
+        def body() -> None:
+            _CURRENT.cancel = cancel
+            try:
+                job_fn(key, self._make_progress_key(key), args, context)
+            finally:
+                _CURRENT.cancel = None
+                self.handle.set(self._mark("done", job), 1, expire=3600)
+
+        def beat() -> None:
+            while worker.is_alive():
+                self.handle.set(self._mark("alive", job), 1, expire=BEAT_TTL_S)
+                if self.handle.get(self._mark("cancel", job)):
+                    cancel.set()
+                worker.join(BEAT_S)
+
+        worker = threading.Thread(target=body, name=f"topomaps-job-{job[:8]}", daemon=True)
+        worker.start()
+        threading.Thread(target=beat, name=f"topomaps-beat-{job[:8]}", daemon=True).start()
+        return job
+
+    @staticmethod
+    def _mark(kind: str, job: str) -> str:
+        return f"topomaps-thread-job-{kind}-{job}"
+
+    def terminate_job(self, job):
+        if job:
+            self.handle.set(self._mark("cancel", str(job)), 1, expire=3600)
+
+    def terminate_unhealthy_job(self, job):
+        return False
+
+    def job_running(self, job):
+        if not job:
+            return False
+        job = str(job)
+        alive = self.handle.get(self._mark("alive", job)) is not None
+        return alive and not self.handle.get(self._mark("done", job))
+
+    def get_result(self, key, job):
+        result = super().get_result(key, job)
+        if result is self.UNDEFINED and job and not self.job_running(job):
+            job = str(job)
+            ended = self.handle.get(self._mark("cancel", job)) or self.handle.get(
+                self._mark("done", job)
+            )
+            if not ended:
+                # The web process running it stopped (restarted, killed) mid-job.
+                self.clear_cache_entry(self._make_progress_key(key))
+                return {"background_callback_error": {"msg": LOST_MESSAGE, "tb": ""}}
+        return result
+
+
 def background_manager(root: Path):
-    """Celery (:class:`JobManager`) when ``REDIS_URL`` is set, else the embedded
-    :class:`dash.DiskcacheManager` with its queue in ``<root>/dash-jobs``."""
+    """Celery (:class:`JobManager`) when ``REDIS_URL`` is set, else :class:`ThreadManager`
+    with its queue in ``<root>/dash-jobs``."""
     if celery_jobs.celery_app is not None:
         return JobManager(celery_jobs.celery_app)
-    return DiskcacheManager(diskcache.Cache(str(root / "dash-jobs")))
+    return ThreadManager(diskcache.Cache(str(root / "dash-jobs")))

@@ -104,8 +104,11 @@ def compute_in_worker(
     progress: ProgressCallback | None = None,
     *,
     timeout: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Compute ``request`` of job ``job_name`` into the store's cache in a job process.
+
+    ``cancel``: setting it ends the job process at once (it need not report first).
 
     Returns
     -------
@@ -140,6 +143,16 @@ def compute_in_worker(
         timer = threading.Timer(timeout, expire)
         timer.daemon = True
         timer.start()
+    finished = threading.Event()
+    if cancel is not None:
+
+        def watch() -> None:
+            while not finished.wait(0.2):
+                if cancel.is_set():
+                    process.close()
+                    return
+
+        threading.Thread(target=watch, name="topomaps-job-cancel", daemon=True).start()
     outcome: dict[str, Any] | None = None
     try:
         for line in process.send(payload):
@@ -156,9 +169,12 @@ def compute_in_worker(
     except (OSError, ValueError) as exc:
         status = f"connection lost ({exc})"
     finally:
+        finished.set()
         if timer is not None:
             timer.cancel()
         process.close()
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
     if expired.is_set():
         raise RuntimeError(f"the job took longer than {timeout:.0f} s")
     if outcome is None:
@@ -195,6 +211,7 @@ def run(
     compute: Compute | None = None,
     on_compute: Callable[[str | None], None] | None = None,
     timeout: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> Outcome:
     """The stored view of ``request`` at once, else computed in a job process.
 
@@ -211,6 +228,8 @@ def run(
         Called with the key (None for an unbuilt demo) just before a computation starts.
     timeout : float, optional
         Seconds the job process may take.
+    cancel : threading.Event, optional
+        Set it to end the job process (Cancel).
     """
     store = Store(data_dir)
     key, view = cached_view(job, request, store)
@@ -225,7 +244,9 @@ def run(
             on_compute(key)
         t0 = time.perf_counter()
         if compute is None:
-            compute_in_worker(job.name, request, Path(data_dir), progress, timeout=timeout)
+            compute_in_worker(
+                job.name, request, Path(data_dir), progress, timeout=timeout, cancel=cancel
+            )
         else:
             compute(job.name, request, Path(data_dir), progress)
         key, view = cached_view(job, request, store)
