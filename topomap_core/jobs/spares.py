@@ -335,7 +335,10 @@ class Keeper:
             self.children.remove(child)
             (self.folder / f"warming-{child.pid}").unlink(missing_ok=True)
             (self.folder / f"ready-{child.pid}.sock").unlink(missing_ok=True)
-        for _ in range(self.count - len(self.waiting())):
+        # One warms at a time: two warming together on two cores would both be ready late,
+        # and the first Run after a start waits for the first one.
+        warming = [c for c in self.children if (self.folder / f"warming-{c.pid}").exists()]
+        if len(self.waiting()) < self.count and not warming:
             self._spawn()
 
     def _spawn(self) -> None:
