@@ -60,13 +60,16 @@ def _wide_model(store: Store, folder) -> str:
 
 
 def test_a_spare_serves_one_job_is_replaced_and_dies_with_its_claimer(keeper, tmp_path):
-    data_dir, folder, _ = keeper
-    first = _ready(folder)
+    data_dir, base, _ = keeper
+    # A description is light: a light spare (TensorFlow and Keras only) serves it.
+    first = _ready(base / "light")
     outcome = compute_in_worker("describe", DescribeRequest(model="demo:digits-mlp"), data_dir)
     # Served by the warm spare, which ran this one job only and then exited.
     assert outcome["pid"] == first and outcome["jobs_in_process"] == 1
     assert _gone(first, 10), "the spare outlived its job"
-    second = _ready(folder, not_pid=first)  # the keeper started the next one
+    assert _ready(base / "light", not_pid=first)  # the keeper started the next one
+    folder = base / "full"
+    second = _ready(folder)
 
     # A long job on the next spare, cancelled at its first layout step: closing the
     # connection ends the process (the PSO of 4000 neurons would run for minutes).

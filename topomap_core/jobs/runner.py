@@ -129,8 +129,12 @@ def compute_in_worker(
 
     data_dir = Path(data_dir)
     payload = json.dumps({"job": job_name, "data_dir": str(data_dir), "request": asdict(request)})
-    # A light job is done cold before a warming spare would be ready; a heavy one is not.
-    claimed = spares.claim(data_dir, 0 if get_job(job_name).light else spares.WAIT_FOR_WARMING_S)
+    # A light job takes a light spare, a computation a full one (worth waiting for while it
+    # warms: a cold process would do the same work, on the same cores).
+    light = get_job(job_name).light
+    claimed = spares.claim(
+        data_dir, 0 if light else spares.WAIT_FOR_WARMING_S, kind="light" if light else "full"
+    )
     process = _Spare(*claimed) if claimed is not None else _Cold(data_dir)
     timer = None
     expired = threading.Event()

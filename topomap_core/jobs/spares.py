@@ -8,12 +8,14 @@ on its own Unix socket; a job *claims* one, sends it the job, and the keeper sta
 
 The folder (:func:`spare_dir`) holds, per spare process ``<pid>``:
 
-``warming-<pid>``
-    The keeper started it; it is still importing and compiling.
-``ready-<pid>.sock``
+``<kind>/warming-<pid>``
+    The keeper started it; it is still importing and compiling. Kinds: ``full`` (everything a
+    computation needs, UMAP's compiled code included) and ``light`` (TensorFlow and Keras: for
+    descriptions and checks, which need no more and would otherwise use up a full one).
+``<kind>/ready-<pid>.sock``
     It listens. It was bound under another name first and renamed once listening, so a
     ``ready`` socket always answers.
-``claimed-<pid>-<claimer>.sock``
+``<kind>/claimed-<pid>-<claimer>.sock``
     A job renamed it (``rename`` is atomic: exactly one claimer wins) and is connecting.
 
 One keeper per folder (an ``flock`` on ``keeper.lock``): the web process starts one, so do
@@ -218,15 +220,18 @@ def _warming(folder: Path) -> bool:
 
 
 def claim(
-    data_dir: str | Path, wait_s: float = WAIT_FOR_WARMING_S
+    data_dir: str | Path, wait_s: float = WAIT_FOR_WARMING_S, kind: str = "full"
 ) -> tuple[socket.socket, int] | None:
-    """Claim a ready spare: ``(connection, pid)``, or None when there is none.
+    """Claim a ready spare of ``kind``: ``(connection, pid)``, or None when there is none.
 
-    Waits up to ``wait_s`` seconds while a spare is still warming up (it will be ready sooner
+    Waits up to ``wait_s`` seconds while one is still warming up (it will be ready sooner
     than a cold process, which would do the same work while competing for the same cores).
     """
-    folder = spare_dir(data_dir) if spare_count() > 0 else None
-    if folder is None:
+    base = spare_dir(data_dir) if spare_count() > 0 else None
+    if base is None:
+        return None
+    folder = base / kind
+    if not folder.is_dir():
         return None
     deadline = time.monotonic() + wait_s
     while True:
@@ -268,17 +273,26 @@ def _mtime(path: Path) -> float:
 
 
 class Keeper:
-    """Keeps ``count`` spares ready in ``folder`` from a daemon thread of this process."""
+    """Keeps spares of each kind ready, from a daemon thread of this process.
 
-    def __init__(self, data_dir: Path, folder: Path, count: int, interval: float = 0.5):
+    ``pools`` maps a kind (``"full"``: everything a job may need, for computations;
+    ``"light"``: TensorFlow and Keras only, for descriptions and checks) to how many of it.
+    """
+
+    def __init__(self, data_dir: Path, base: Path, pools: dict[str, int], interval: float = 0.5):
         self.data_dir = data_dir
-        self.folder = folder
-        self.count = count
+        self.base = base
+        self.pools = {kind: n for kind, n in pools.items() if n > 0}
         self.interval = interval
-        self.children: list[subprocess.Popen] = []
+        self.children: list[tuple[str, subprocess.Popen]] = []
         self._lock_file = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="topomaps-spare-keeper", daemon=True)
+
+    def folder(self, kind: str) -> Path:
+        folder = self.base / kind
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
 
     def start(self) -> Keeper:
         self._thread.start()
@@ -288,10 +302,8 @@ class Keeper:
         """Stop keeping spares and kill the ones not yet claimed (tests, shutdown)."""
         self._stop.set()
         self._thread.join(timeout=5)
-        for child in self.children:
-            if (self.folder / f"ready-{child.pid}.sock").exists() or (
-                self.folder / f"warming-{child.pid}"
-            ).exists():
+        for kind, child in self.children:
+            if self._state(kind, child) is not None:
                 child.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=5)
@@ -305,12 +317,12 @@ class Keeper:
                 if self._holds_lock():
                     self._tend()
             except Exception:  # the keeper must outlive any hiccup (disk, fork limits)
-                LOG.exception("spare keeper of %s", self.folder)
+                LOG.exception("spare keeper of %s", self.base)
             self._stop.wait(self.interval if self._lock_file is not None else 5.0)
 
     def _holds_lock(self) -> bool:
         if self._lock_file is None:
-            handle = open(self.folder / "keeper.lock", "a")  # noqa: SIM115 - held while alive
+            handle = open(self.base / "keeper.lock", "a")  # noqa: SIM115 - held while alive
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -319,33 +331,45 @@ class Keeper:
             self._lock_file = handle
         return True
 
-    def waiting(self) -> list[int]:
-        """Pids of this keeper's spares that are warming up or ready (not yet claimed)."""
-        out = []
-        for child in self.children:
-            if child.poll() is None and (
-                (self.folder / f"warming-{child.pid}").exists()
-                or (self.folder / f"ready-{child.pid}.sock").exists()
-            ):
-                out.append(child.pid)
-        return out
+    def _state(self, kind: str, child: subprocess.Popen) -> str | None:
+        """``"warming"``, ``"ready"``, or None (claimed, or exited)."""
+        if child.poll() is not None:
+            return None
+        folder = self.folder(kind)
+        if (folder / f"warming-{child.pid}").exists():
+            return "warming"
+        if (folder / f"ready-{child.pid}.sock").exists():
+            return "ready"
+        return None
+
+    def waiting(self, kind: str = "full") -> list[int]:
+        """Pids of this keeper's spares of ``kind`` that are warming up or ready."""
+        return [c.pid for k, c in self.children if k == kind and self._state(k, c)]
 
     def _tend(self) -> None:
-        for child in [c for c in self.children if c.poll() is not None]:
-            self.children.remove(child)
-            (self.folder / f"warming-{child.pid}").unlink(missing_ok=True)
-            (self.folder / f"ready-{child.pid}.sock").unlink(missing_ok=True)
+        for kind, child in [(k, c) for k, c in self.children if c.poll() is not None]:
+            self.children.remove((kind, child))
+            (self.folder(kind) / f"warming-{child.pid}").unlink(missing_ok=True)
+            (self.folder(kind) / f"ready-{child.pid}.sock").unlink(missing_ok=True)
         # One warms at a time: two warming together on two cores would both be ready late,
-        # and the first Run after a start waits for the first one.
-        warming = [c for c in self.children if (self.folder / f"warming-{c.pid}").exists()]
-        if len(self.waiting()) < self.count and not warming:
-            self._spawn()
+        # and the first Run after a start waits for the first one. Light ones first: they
+        # take seconds, and the page's first request is a description.
+        if any(self._state(k, c) == "warming" for k, c in self.children):
+            return
+        for kind in sorted(self.pools, key=lambda k: k != "light"):
+            if len(self.waiting(kind)) < self.pools[kind]:
+                self._spawn(kind)
+                return
 
-    def _spawn(self) -> None:
+    def _spawn(self, kind: str) -> None:
         env = dict(os.environ)
         env.setdefault("NUMBA_CACHE_DIR", str(self.data_dir / "numba-cache"))
+        folder = self.folder(kind)
+        argv = [sys.executable, "-m", "topomap_core.jobs.worker", "--spare", str(folder)]
+        if kind == "light":
+            argv.append("--light")
         child = subprocess.Popen(
-            [sys.executable, "-m", "topomap_core.jobs.worker", "--spare", str(self.folder)],
+            argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -353,25 +377,25 @@ class Keeper:
             preexec_fn=die_with_parent(),
         )
         # Marked before the child can finish warming, so it is never counted twice.
-        (self.folder / f"warming-{child.pid}").touch()
-        self.children.append(child)
-        LOG.info("started spare job process %d for %s", child.pid, self.data_dir)
+        (folder / f"warming-{child.pid}").touch()
+        self.children.append((kind, child))
+        LOG.info("started a %s spare job process %d for %s", kind, child.pid, self.data_dir)
 
 
 def start_keeper(data_dir: str | Path, count: int | None = None) -> Keeper | None:
-    """Keep ``count`` (default :func:`spare_count`) spares ready for ``data_dir``; idempotent.
-
-    Returns the keeper of this process, or None when spares are off or impossible here.
+    """Keep ``count`` (default :func:`spare_count`) full spares and one light spare ready for
+    ``data_dir``; idempotent. Returns the keeper of this process, or None when spares are off
+    or impossible here.
     """
     count = spare_count() if count is None else count
     data_dir = Path(data_dir).resolve()
-    folder = spare_dir(data_dir)
-    if count <= 0 or folder is None:
+    base = spare_dir(data_dir)
+    if count <= 0 or base is None:
         return None
     with _KEEPERS_LOCK:
-        keeper = _KEEPERS.get(folder)
+        keeper = _KEEPERS.get(base)
         if keeper is None or not keeper._thread.is_alive():
-            keeper = _KEEPERS[folder] = Keeper(data_dir, folder, count).start()
+            keeper = _KEEPERS[base] = Keeper(data_dir, base, {"full": count, "light": 1}).start()
         return keeper
 
 

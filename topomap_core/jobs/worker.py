@@ -94,6 +94,15 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
     return 1
 
 
+def warm_up_light() -> None:
+    """Import what light jobs (descriptions, checks) use: Keras, TensorFlow, every analysis."""
+    from ..config import import_keras, quiet_tensorflow
+
+    quiet_tensorflow()
+    import_keras()
+    from . import registry  # noqa: F401  (every analysis)
+
+
 def warm_up() -> None:
     """Import and compile what jobs use, so that a spare's job starts warm.
 
@@ -117,10 +126,10 @@ def warm_up() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one job: from stdin (cold), or from the socket a spare waits on (``--spare DIR``)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) == 2 and args[0] == "--spare":
+    if len(args) in (2, 3) and args[0] == "--spare" and args[2:] in ([], ["--light"]):
         from .spares import serve, watch_claimer
 
-        conn = serve(args[1], warm_up)
+        conn = serve(args[1], warm_up_light if args[2:] else warm_up)
         if conn is None:
             return 0  # not claimed in time, or the claimer went away
         with conn, conn.makefile("r", encoding="utf-8") as reader:
@@ -135,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             writer.close()
         os._exit(code)  # skip interpreter teardown: nothing of this process is reused
     if args:
-        emit(sys.stdout, {"error": f"unknown arguments {args!r}; use none or --spare DIR"})
+        emit(
+            sys.stdout,
+            {"error": f"unknown arguments {args!r}; use none or --spare DIR [--light]"},
+        )
         return 2
     try:
         payload = json.loads(sys.stdin.read())
