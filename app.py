@@ -30,6 +30,7 @@ from topomap_core.config import data_dir as default_data_dir  # noqa: E402
 from topomap_core.config import shared_secret  # noqa: E402
 from topomap_core.jobs import celery as celery_jobs  # noqa: E402
 from topomap_core.jobs.spares import start_keeper  # noqa: E402
+from topomap_core.store import Store  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def create_app(data_dir: str | Path | None = None) -> Dash:
     # to load (plotly/dash#3971). Complete it now, before this process serves anything.
     with app.server.test_request_context("/"):
         app._setup_server()
+    Store(root).clean_partial()  # files a crash or a full disk left unfinished
     start_keeper(root)  # spare job processes, warmed up ahead of the first Run
     return app
 

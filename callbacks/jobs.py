@@ -263,7 +263,9 @@ def register_job(app: Dash, spec: JobTab, data_dir: Path) -> None:
     watched = [Input(cid, "value") for _, cid in spec.inputs]
     if spec.tab is not None:
         watched.append(Input(ID.TABS, "value"))
-    states = [State(ID.URL_WARNINGS, "data")]
+    # While a run is going (its button disabled) a change must not replace "Running..." with
+    # "Not computed yet": the first page load fills the layer list in after an early click.
+    states = [State(ids.run, "disabled"), State(ID.URL_WARNINGS, "data")]
     if spec.keep_shown:
         states.append(State(ids.result, "data"))
 
@@ -278,6 +280,8 @@ def register_job(app: Dash, spec: JobTab, data_dir: Path) -> None:
         raw, rest = list(args[: len(names)]), list(args[len(names) :])
         if spec.tab is not None and rest.pop(0) != spec.tab:
             raise PreventUpdate  # another tab's controls: nothing of this tab is read
+        if rest.pop(0):
+            raise PreventUpdate  # a run is going: it reports when it ends
         warnings = rest.pop(0)
         data, status = cached_job(spec, dict(zip(names, raw, strict=True)), data_dir, warnings)
         if spec.keep_shown and same_result(data, rest.pop(0)):

@@ -23,9 +23,11 @@ from layouts.page import TabPane
 from topomap_core.analyses.view import MapResult, ViewRequest
 from topomap_core.jobs.registry import get_job
 from topomap_core.jobs.results import cached
+from topomap_core.jobs.runner import run
 from topomap_core.store import Store
 
 from .common import (
+    DESCRIBE_TIMEOUT_S,
     hide_stored_ref,
     list_layers,
     message,
@@ -107,40 +109,24 @@ def check_data(
     """
     if not model_ref or not data_ref:
         return "", True
-    from topomap_core.io.data import check_fits, load_data
-
-    store = Store(data_dir)
     try:
         # The model's input shape, from the cache or a job process: no model is loaded here.
-        shape = tuple(model_description(model_ref, data_dir)["input_shape"])
+        model_description(model_ref, data_dir)
     except Exception:
         return "", True  # the model's own message says what is wrong with it
+    store = Store(data_dir)
     try:
-        # Data files are not code: reading them here is safe (no pickle, zip checks).
-        dataset = load_data(store.data_source(data_ref), input_shape=shape)
-        check_fits(dataset, shape)
+        # The data is read in a job process (untrusted, possibly large); the answer is
+        # cached by content, so a change of another control answers at once.
+        job = get_job("check-data")
+        request = job.validate({"model": model_ref, "data": data_ref, "groups": groups})
+        answer = run(job, request, data_dir, timeout=DESCRIBE_TIMEOUT_S).view
+        text, ok = str(answer["text"]), bool(answer["ok"])
     except Exception as exc:
-        name = store.display_name(data_ref)
-        return hide_stored_ref(readable_error(exc), data_ref, name), False
-    parts = [f"{dataset.n_examples} examples"]
-    classes = None
-    if dataset.y is not None:
-        classes = sorted(set(dataset.y.tolist()))
-        parts.append(f"{len(classes)} class{'es' if len(classes) != 1 else ''}")
-    shown = "×".join("?" if s is None else str(s) for s in shape)
-    text = f"{', '.join(parts)}; fits the model's input {shown}."
-    if groups in ("label", "label+correctness") and dataset.y is None:
-        return text + f" But it has no labels (y), so grouping {groups!r} cannot work.", False
-    if groups == "column" and dataset.groups is None:
-        return text + " But it has no 'groups' column, so grouping 'column' cannot work.", False
-    if groups == "label" and classes is not None and len(classes) < 2:
-        only = dataset.label_name(classes[0]) if classes else "none"
-        return (
-            text + f" But all examples have the same label ({only}), so grouping 'label' gives "
-            "a single group: add random groups or group another way.",
-            False,
-        )
-    return text, True
+        text, ok = readable_error(exc), False
+    if not ok:
+        text = hide_stored_ref(text[:1].upper() + text[1:], data_ref, store.display_name(data_ref))
+    return text, ok
 
 
 # ------------------------------------------------------------------------------- the view

@@ -21,9 +21,12 @@ from layouts.ids import ID
 from layouts.training import checkpoint_options
 from topomap_core.errors import TopomapError
 from topomap_core.io.demo import DEMO_CHECKPOINTS
+from topomap_core.jobs.registry import get_job
+from topomap_core.jobs.runner import run
 from topomap_core.store import Store
 
 from .common import (
+    DESCRIBE_TIMEOUT_S,
     LayerChoice,
     hide_stored_name,
     hide_stored_ref,
@@ -132,11 +135,21 @@ def upload_checkpoints(
 ) -> Upload:
     """Store an uploaded ``.zip`` of checkpoints and select it; a refused one keeps ``current``.
 
-    The archive is checked (zip safety, one kind of file, a number in every name, the
-    configuration of every ``.keras`` member read as data) but no model is loaded here.
+    The archive's directory is checked here (sizes, ratios, paths); its members (one kind of
+    file, a number in every name, the configuration of every ``.keras`` member read as data)
+    by the ``inspect-checkpoints`` job in a job process. No model is loaded here.
     """
     store = Store(data_dir)
     ref, name, problem, _ = _store(contents, filename, "checkpoints.zip", store.add_checkpoints)
+    if ref is not None:
+        try:
+            job = get_job("inspect-checkpoints")
+            request = job.validate({"checkpoints": ref})
+            store.set_series_info(ref, run(job, request, data_dir, timeout=DESCRIBE_TIMEOUT_S).view)
+        except Exception as exc:  # refused, or the check could not finish: not kept
+            store.remove_checkpoints(ref)
+            text = hide_stored_ref(readable_error(exc), ref, name)
+            problem, ref = f"{name} refused: {text}", None
     options = checkpoint_options(store.list_checkpoints())
     if ref is None:
         return Upload(options, current, problem or "", False)

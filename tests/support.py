@@ -250,16 +250,19 @@ def launch_app(
     ready_statuses: tuple[int, ...] = (200,),
     timeout: float = START_TIMEOUT,
     name: str = "app",
+    seed: bool = True,
 ) -> AppServer:
     """Start the app on a free loopback port and wait until ``GET /`` answers.
 
     ``argv`` is ``python app.py`` by default; a command line that binds a port gets
     ``{port}`` in it replaced. ``ready_statuses``: the answers that count as serving (401
-    with basic auth on).
+    with basic auth on). ``seed=False`` leaves the data directory as it is (a fresh install
+    trains its demo model on first use).
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    seed_demo_models(data_dir)
+    if seed:
+        seed_demo_models(data_dir)
     port = port or free_port()
     argv = [a.replace("{port}", str(port)) for a in (argv or [sys.executable, "app.py"])]
     env = {**app_env(data_dir), "HOST": "127.0.0.1", "PORT": str(port), **(env or {})}

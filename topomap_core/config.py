@@ -64,6 +64,78 @@ def max_checkpoints() -> int:
     return int_setting("MAX_CHECKPOINTS", DEFAULT_MAX_CHECKPOINTS, 1)
 
 
+def total_memory_mb() -> int:
+    """This machine's physical memory in MiB (4096 when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20)
+    except (ValueError, OSError, AttributeError):
+        return 4096
+
+
+def max_jobs() -> int:
+    """Computations running at once per data directory (``TOPOMAPS_MAX_JOBS``).
+
+    Default: one per core, at most one per 4 GiB of memory, at least one. The rest wait in
+    the queue (see :mod:`topomap_core.jobs.queue`).
+    """
+    default = max(1, min(os.cpu_count() or 1, total_memory_mb() // 4096))
+    return int_setting("TOPOMAPS_MAX_JOBS", default, 1)
+
+
+def max_light_jobs() -> int:
+    """Light jobs (descriptions, checks) running at once (``TOPOMAPS_MAX_LIGHT_JOBS``, 2)."""
+    return int_setting("TOPOMAPS_MAX_LIGHT_JOBS", 2, 1)
+
+
+def max_queue() -> int:
+    """Jobs that may wait for a slot per pool (``TOPOMAPS_MAX_QUEUE``, default 50); one more
+    is refused with a message."""
+    return int_setting("TOPOMAPS_MAX_QUEUE", 50, 0)
+
+
+def job_memory_mb() -> int:
+    """The address-space limit of every job process in MiB (``TOPOMAPS_JOB_MEMORY_MB``).
+
+    Default: three quarters of the machine's memory shared by the jobs that may run at once
+    (6 GiB each on a 24 GiB machine with two cores), between 2 and 16 GiB. 0: no limit.
+    """
+    share = total_memory_mb() * 3 // 4 // (max_jobs() + max_light_jobs())
+    value = int_setting("TOPOMAPS_JOB_MEMORY_MB", min(16384, max(2048, share)), 0)
+    if 0 < value < 1024:
+        raise ValueError(
+            f"TOPOMAPS_JOB_MEMORY_MB must be 0 (no limit) or at least 1024, got {value}: "
+            "TensorFlow alone needs about 1 GB"
+        )
+    return value
+
+
+def memory_limit_text() -> str:
+    """``"its memory limit of 6144 MB (TOPOMAPS_JOB_MEMORY_MB)"`` (for messages)."""
+    return f"its memory limit of {job_memory_mb()} MB (TOPOMAPS_JOB_MEMORY_MB)"
+
+
+def job_timeout_s() -> int:
+    """Seconds a job process may run (``TOPOMAPS_JOB_TIMEOUT_S``, default 1800)."""
+    return int_setting("TOPOMAPS_JOB_TIMEOUT_S", 1800, 1)
+
+
+def max_config_bytes() -> int:
+    """Largest model configuration read, in bytes (``TOPOMAPS_MAX_CONFIG_MB``, default 8)."""
+    return int_setting("TOPOMAPS_MAX_CONFIG_MB", 8, 1) * 2**20
+
+
+def max_groups() -> int:
+    """Most groups one grouping may make (``TOPOMAPS_MAX_GROUPS``, default 1000): ordering
+    the groups costs the cube of their number."""
+    return int_setting("TOPOMAPS_MAX_GROUPS", 1000, 2)
+
+
+def max_callback_bytes() -> int:
+    """Largest body of a callback that is not an upload (``TOPOMAPS_MAX_CALLBACK_KB``,
+    default 1024 KiB)."""
+    return int_setting("TOPOMAPS_MAX_CALLBACK_KB", 1024, 16) * 1024
+
+
 def redis_result_ttl() -> int:
     """Return the seconds a result stays in Redis (``REDIS_RESULT_TTL``, default 3600; 0: off)."""
     return int_setting("REDIS_RESULT_TTL", DEFAULT_REDIS_RESULT_TTL, 0)

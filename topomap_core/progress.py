@@ -72,6 +72,8 @@ def progress_text(stage: str, done: int, total: int) -> str:
     Training stages read ``"training the demo: batch 3/79"``, ``"NAPs: state 3/79"``,
     ``"maps: state 3/79"``; anything else ``"<stage>: <done>/<total>"``.
     """
+    if total <= 0:
+        return stage  # a stage without steps: "Queued (2 ahead)"
     if stage in ("activations", "predictions"):
         return f"{stage}: batch {done}/{total}"
     if stage == "training demo":

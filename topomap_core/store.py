@@ -9,25 +9,72 @@ referred to by its hash, never by a path a user typed. Results are cached with
 
 References accepted everywhere (URL parameters included): a built-in demo name
 (:mod:`topomap_core.io.demo`) or a 64-hex-digit hash of a stored file.
+
+The web process calls this module, so it never parses, decodes or loads what it stores: an
+upload gets the bounded checks of :mod:`topomap_core.io.archives` here, and the full check
+(the model's configuration, a series' members) in a light job process afterwards
+(``describe``, ``inspect-checkpoints``), whose refusal removes the file again. Every file is
+written atomically (a temporary file in the same folder, ``fsync``, rename): a full disk or a
+crash leaves no half-written file under a real name, and an unreadable metadata file is
+skipped and logged, never an error for the whole page.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from . import config
 from .config import check_size, data_dir
 from .errors import CheckpointError, DataError, ModelLoadError, TopomapError
+from .io.archives import check_model_file, check_zip
 from .io.demo import DEMO_CHECKPOINTS, DEMO_DATA, DEMO_MODELS
 from .params import HASH_RE
 from .result_cache import ResultCache
 
-__all__ = ["HASH_RE", "Store"]
+__all__ = ["HASH_RE", "Store", "write_atomic"]
+
+LOG = logging.getLogger(__name__)
+
+#: A ``.part`` file older than this (seconds) is left over from a crash: removed at start.
+STALE_PART_S = 600
+
+#: A data archive may expand to this many times the upload limit (``.npz`` arrays of small
+#: integers stored as float32 compress well).
+_DATA_EXPANSION = 8
+
+#: A checkpoint archive may expand to this many times the upload limit (as when loaded).
+_CHECKPOINT_EXPANSION = 4
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` all or nothing: a temporary file in the same folder,
+    flushed to disk, then renamed over ``path``.
+
+    Raises
+    ------
+    OSError
+        E.g. the disk is full; ``path`` is then as it was, and no temporary file remains.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
 
 MODEL_SUFFIXES = (".keras", ".h5")
 DATA_SUFFIXES = (".npz", ".zip")
@@ -86,46 +133,103 @@ class Store:
         digest = hashlib.sha256(content).hexdigest()
         path = folder / f"{digest}{suffix}"
         if not path.exists():
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=suffix + ".part")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-            os.replace(tmp, path)
+            write_atomic(path, content)
         meta = folder / f"{digest}.json"
-        if not meta.exists():
+        if self._read_meta(meta) is None:
             name = Path(filename).name[:200]
-            meta.write_text(json.dumps({"name": name, "size": len(content), "added": time.time()}))
+            info = {"name": name, "size": len(content), "added": time.time()}
+            write_atomic(meta, json.dumps(info).encode())
         return digest
 
+    @staticmethod
+    def _read_meta(meta: Path) -> dict | None:
+        """A metadata file's content; None (logged) when it is missing or unreadable."""
+        try:
+            info = json.loads(meta.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            LOG.warning("skipping unreadable metadata %s (%s)", meta, exc)
+            return None
+        if not isinstance(info, dict) or not isinstance(info.get("name"), str):
+            LOG.warning("skipping metadata %s: not a record with a name", meta)
+            return None
+        return info
+
+    def clean_partial(self, older_than_s: float = STALE_PART_S) -> int:
+        """Remove ``.part`` files left by a crash or a full disk; return how many."""
+        removed = 0
+        now = time.time()
+        for folder in (self.models_dir, self.data_dir, self.checkpoints_dir):
+            for part in folder.glob("*.part"):
+                with contextlib.suppress(OSError):
+                    if now - part.stat().st_mtime > older_than_s:
+                        part.unlink()
+                        removed += 1
+        if removed:
+            LOG.warning("removed %d unfinished file(s) (.part) from %s", removed, self.root)
+        return removed
+
     def add_model(self, content: bytes, filename: str) -> str:
-        """Store an uploaded model after checking its config; return its id (hash).
+        """Store an uploaded model after bounded checks; return its id (hash).
+
+        Only what the file declares is checked here (format, archive sizes and ratios, the
+        configuration's size: :func:`topomap_core.io.archives.check_model_file`); its
+        configuration is inspected by the job that first loads it (the ``describe`` job the
+        dashboard runs after an upload), which removes a refused model with
+        :meth:`remove_model`.
 
         Raises
         ------
         TopomapError
-            For an empty, oversized, unknown-format or refused model; a refused
-            file is not kept.
+            For an empty, oversized, unknown-format or bomb-like file; it is not kept.
         """
-        from .io.model_safety import inspect_model_file
-
         digest = self._add(content, filename, self.models_dir, MODEL_SUFFIXES, "model")
-        path = self._find(self.models_dir, digest)
         try:
-            inspect_model_file(path)
+            check_model_file(self._find(self.models_dir, digest))
         except TopomapError:
-            path.unlink(missing_ok=True)
-            (self.models_dir / f"{digest}.json").unlink(missing_ok=True)
+            self.remove_model(digest)
             raise
         return digest
 
     def add_data(self, content: bytes, filename: str) -> str:
-        """Store an uploaded data file (.npz or image-folder .zip); return its id."""
-        return self._add(content, filename, self.data_dir, DATA_SUFFIXES, "data")
+        """Store an uploaded data file (.npz or image-folder .zip) after bounded checks of its
+        archive directory; return its id. Its arrays or images are read (and checked) by the
+        ``check-data`` job, never here.
+
+        Raises
+        ------
+        DataError
+            An empty, oversized, bomb-like or unreadable archive; it is not kept.
+        """
+        digest = self._add(content, filename, self.data_dir, DATA_SUFFIXES, "data")
+        path = self._find(self.data_dir, digest)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                check_zip(zf, Path(filename).name, _DATA_EXPANSION * config.max_upload_bytes(),
+                          DataError)  # fmt: skip
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            self._remove(self.data_dir, digest)
+            kind = "an .npz" if path.suffix == ".npz" else "a .zip"
+            raise DataError(f"'{Path(filename).name}' is not {kind} archive ({exc})") from None
+        except TopomapError:
+            self._remove(self.data_dir, digest)
+            raise
+        return digest
 
     def remove_model(self, ref: str) -> None:
         """Delete a stored model (file and metadata); demo names and unknown ids are ignored."""
+        self._remove(self.models_dir, ref)
+
+    def remove_checkpoints(self, ref: str) -> None:
+        """Delete a stored checkpoint series (file and metadata)."""
+        self._remove(self.checkpoints_dir, ref)
+
+    @staticmethod
+    def _remove(folder: Path, ref: str) -> None:
         if not isinstance(ref, str) or not HASH_RE.match(ref):
             return
-        for path in self.models_dir.glob(f"{ref}.*"):
+        for path in folder.glob(f"{ref}.*"):
             path.unlink(missing_ok=True)
 
     @staticmethod
@@ -160,8 +264,9 @@ class Store:
         items = []
         for meta in folder.glob("*.json"):
             if HASH_RE.match(meta.stem):
-                info = json.loads(meta.read_text())
-                items.append({"id": meta.stem, **info})
+                info = self._read_meta(meta)
+                if info is not None:
+                    items.append({"id": meta.stem, **info})
         return sorted(items, key=lambda item: -item.get("added", 0))
 
     def list_models(self) -> list[dict]:
@@ -176,50 +281,62 @@ class Store:
         """A human name for a model or data reference."""
         if ref in DEMO_MODELS or ref in DEMO_DATA or ref == DEMO_CHECKPOINTS:
             return ref
-        for folder in (self.models_dir, self.data_dir, self.checkpoints_dir):
-            meta = folder / f"{ref}.json"
-            if HASH_RE.match(ref or "") and meta.exists():
-                return json.loads(meta.read_text())["name"]
+        if isinstance(ref, str) and HASH_RE.match(ref):
+            for folder in (self.models_dir, self.data_dir, self.checkpoints_dir):
+                info = self._read_meta(folder / f"{ref}.json")
+                if info is not None:
+                    return info["name"]
         return str(ref)[:16]
 
     # -- checkpoint series ---------------------------------------------------------------
     def add_checkpoints(self, content: bytes, filename: str) -> str:
-        """Store an uploaded checkpoint ``.zip`` after checking it; return its id (hash).
+        """Store an uploaded checkpoint ``.zip`` after bounded checks; return its id (hash).
 
-        The archive is validated before it is stored (zip safety, member kinds, names and
-        numbers, and the configuration of every ``.keras`` member); a refused archive is
-        not kept.
+        Here: size, extension and the archive's directory (member paths, count, declared
+        sizes and ratios). The members themselves (kinds, names and numbers, the
+        configuration of every ``.keras`` member) are checked by the ``inspect-checkpoints``
+        job, whose answer :meth:`set_series_info` records and whose refusal removes the
+        series again (:meth:`remove_checkpoints`).
 
         Raises
         ------
-        CheckpointError, ModelRefusedError, ModelLoadError
-            As :func:`topomap_core.io.sources.open_series` raises them.
+        CheckpointError
+            An empty, oversized or bomb-like archive, or not a zip; it is not kept.
         """
-        from .io.checkpoints import CheckpointSeries
-
         check_size(len(content), Path(filename or "").name, "checkpoint", CheckpointError)
         try:
             _suffix(filename, CHECKPOINT_SUFFIXES, "checkpoint")
         except TopomapError as exc:
             raise CheckpointError(str(exc)) from None
-        fd, tmp = tempfile.mkstemp(prefix="topomaps-upload-", suffix=".zip")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-            # A weights series is checked without its base model here (none is known yet);
-            # its weights are checked against the base model when they are loaded.
-            with CheckpointSeries(Path(tmp), base_model=None, allow_missing_base=True) as series:
-                info = {"n_checkpoints": len(series), "kind": series.kind}
-                steps = [c.step for c in series.checkpoints]
-                info.update(first_step=steps[0], last_step=steps[-1])
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         digest = self._add(
             content, filename, self.checkpoints_dir, CHECKPOINT_SUFFIXES, "checkpoint"
         )
-        meta = self.checkpoints_dir / f"{digest}.json"
-        meta.write_text(json.dumps({**json.loads(meta.read_text()), **info}))
+        path = self._find(self.checkpoints_dir, digest)
+        label = Path(filename).name
+        try:
+            with zipfile.ZipFile(path) as zf:
+                limit = _CHECKPOINT_EXPANSION * config.max_upload_bytes()
+                infos = check_zip(zf, label, limit, CheckpointError)
+            if len(infos) > config.max_checkpoints() + 16:
+                raise CheckpointError(
+                    f"'{label}' has {len(infos)} members; a series holds at most "
+                    f"{config.max_checkpoints()} states (MAX_CHECKPOINTS)"
+                )
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            self.remove_checkpoints(digest)
+            raise CheckpointError(f"'{label}' is not a valid zip archive ({exc})") from None
+        except TopomapError:
+            self.remove_checkpoints(digest)
+            raise
         return digest
+
+    def set_series_info(self, ref: str, info: dict) -> None:
+        """Add what the ``inspect-checkpoints`` job found (``n_checkpoints``, ``kind``,
+        ``first_step``, ``last_step``) to a stored series' metadata."""
+        meta = self.checkpoints_dir / f"{ref}.json"
+        current = self._read_meta(meta) if HASH_RE.match(ref or "") else None
+        if current is not None:
+            write_atomic(meta, json.dumps({**current, **info}).encode())
 
     def list_checkpoints(self) -> list[dict]:
         """Stored checkpoint series, newest first: ``id``, ``name``, ``size``, ``added``,

@@ -163,3 +163,32 @@ def test_no_code_sets_the_import_path():
         assert "sys.path.insert" not in text and "PYTHONPATH" not in text, path
     config = (ROOT / "pyproject.toml").read_text()
     assert "[build-system]" in config and "pythonpath" not in config
+
+
+def test_the_web_process_never_imports_tensorflow(tmp_path):
+    """The web process is shared by every user: models are loaded in job processes only.
+
+    (A web process with TensorFlow's threads running is unsafe to fork and holds about 1 GB.)
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, app\n"
+        "app.create_app()\n"
+        "heavy = sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **__import__("os").environ,
+            "TOPOMAPS_SPARE_WORKERS": "0",
+            "TOPOMAPS_DATA_DIR": str(tmp_path),
+        },
+    )
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr[-3000:]

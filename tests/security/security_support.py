@@ -67,7 +67,8 @@ class Callbacks:
     def body(
         self, first_output: str, values: dict[str, Any], changed: list[str] | None = None
     ) -> dict[str, Any]:
-        """The request body; ``values`` maps ``"id.prop"`` of inputs and states to values."""
+        """The request body; ``values`` maps ``"id.prop"`` of inputs and states to values
+        (None for one it does not name)."""
         dep = self.find(first_output)
         outputs = _split_outputs(dep["output"])
 
@@ -75,7 +76,9 @@ class Callbacks:
             out = []
             for item in dep[kind]:
                 key = f"{item['id']}.{item['property']}"
-                out.append({"id": item["id"], "property": item["property"], "value": values[key]})
+                out.append(
+                    {"id": item["id"], "property": item["property"], "value": values.get(key)}
+                )
             return out
 
         inputs = items("inputs")

@@ -18,10 +18,9 @@ from typing import Any
 
 from .. import config
 from ..errors import CheckpointError, DataError, TopomapError, one_line
+from .archives import file_digest
 from .data import _check_zip, _read_member
 from .demo import DEMO_CHECKPOINTS
-from .model_safety import inspect_model_file
-from .models import _check_model_path, load_model
 
 __all__ = ["KIND_SUFFIXES", "Checkpoint", "CheckpointSeries", "file_digest", "scan_checkpoint_zip"]
 
@@ -58,15 +57,6 @@ class Checkpoint:
     digest: str
     kind: str = "weights"
     index: int = 0
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _kind_of(member: str) -> str | None:
@@ -263,6 +253,8 @@ class CheckpointSeries:
                             "architecture they fill (--base-model, or pick a model)"
                         )
                     self._base = Path(base_model)
+                    from .models import _check_model_path  # Keras: only when a state is read
+
                     _check_model_path(self._base)
                     self.base_digest = file_digest(self._base)
                 self._extract(zf, members, label, demo)
@@ -271,6 +263,10 @@ class CheckpointSeries:
                 # series before anything is loaded (and before an upload is stored).
                 for ckpt, file in zip(self.checkpoints, self._files, strict=True):
                     try:
+                        from .model_safety import (
+                            inspect_model_file,  # Keras: only when a state is read
+                        )
+
                         inspect_model_file(file)
                     except TopomapError as exc:
                         raise type(exc)(f"checkpoint {ckpt.name!r}: {exc}") from None
@@ -315,6 +311,8 @@ class CheckpointSeries:
         file = self._files[i]
         if self.kind == "keras":
             try:
+                from .models import load_model  # Keras: only when a state is read
+
                 return load_model(file)
             except TopomapError as exc:
                 raise type(exc)(f"checkpoint {ckpt.name!r}: {exc}") from None
@@ -323,6 +321,8 @@ class CheckpointSeries:
                 "a series of .weights.h5 files needs a base model to load its states"
             )
         if self._model is None:
+            from .models import load_model  # Keras: only when a state is read
+
             self._model = load_model(self._base)
         self._load_weights(self._model, ckpt, file)
         return self._model

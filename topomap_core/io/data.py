@@ -19,6 +19,7 @@ from PIL import Image
 
 from .. import config
 from ..errors import DataError
+from .archives import check_zip
 
 #: The bundled demo data set.
 DEMO_DATA = ("demo:digits",)
@@ -31,13 +32,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 
 #: Most members accepted in a ``.zip`` archive (each costs memory and time).
 MAX_ZIP_MEMBERS = 100_000
-
-#: A member expanding more than this many times its compressed size is a zip bomb.
-MAX_COMPRESSION_RATIO = 100
-
-# Members smaller than this are exempt from the ratio test: a few kilobytes of repetitive
-# text can compress 100x without threatening anything.
-_RATIO_EXEMPT_BYTES = 1 << 20
 
 # .npz arrays legitimately expand more than images (float32 copies of 8-bit data compress
 # well), so their total uncompressed size may reach this multiple of the upload cap.
@@ -262,38 +256,9 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
 
 
 def _check_zip(zf: zipfile.ZipFile, label: str, max_total: int) -> list[zipfile.ZipInfo]:
-    """Validate the members of an archive before anything is decompressed.
-
-    Refuses absolute or ``..`` member paths, more than :data:`MAX_ZIP_MEMBERS` members, a
-    total uncompressed size over ``max_total`` bytes, and any member expanding more than
-    :data:`MAX_COMPRESSION_RATIO` times.
-    """
-    infos = zf.infolist()
-    if len(infos) > MAX_ZIP_MEMBERS:
-        raise DataError(
-            f"'{label}' has {len(infos)} members; at most {MAX_ZIP_MEMBERS} are accepted"
-        )
-    total = 0
-    for info in infos:
-        name = info.filename
-        parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
-            raise DataError(f"'{label}' contains the unsafe path {name!r}; refused")
-        total += info.file_size
-        if info.file_size > _RATIO_EXEMPT_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
-            info.compress_size, 1
-        ):
-            ratio = info.file_size / max(info.compress_size, 1)
-            raise DataError(
-                f"'{label}' member {name!r} expands {ratio:.0f} times (limit "
-                f"{MAX_COMPRESSION_RATIO}): refused as a possible zip bomb"
-            )
-    if total > max_total:
-        raise DataError(
-            f"'{label}' expands to {total / 2**20:.1f} MB, over the {max_total / 2**20:.0f} MB "
-            "limit: refused as a possible zip bomb"
-        )
-    return infos
+    """Validate the members of an archive before anything is decompressed
+    (:func:`topomap_core.io.archives.check_zip`)."""
+    return check_zip(zf, label, max_total, DataError, max_members=MAX_ZIP_MEMBERS)
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> bytes:

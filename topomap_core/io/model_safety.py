@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import config
 from ..errors import ModelLoadError, ModelRefusedError, one_line
+from .archives import check_model_file
 
 keras = config.import_keras()
 
@@ -65,7 +66,6 @@ _KERAS_NAMESPACES = (
 # Anything else, such as ``keras.utils.get_file``, is refused even though it is "Keras".
 _FUNCTION_NAMESPACES = ("activations", "losses", "metrics")
 
-_MAX_CONFIG_BYTES = 64 * 1024 * 1024
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK"
 
@@ -97,6 +97,7 @@ def inspect_model_file(path: Path) -> None:
         The file cannot be read as a Keras model file.
     """
     path = Path(path)
+    check_model_file(path)  # bounded: sizes and ratios, before anything is parsed
     model_config = _read_model_config(path)
     if isinstance(model_config, dict):
         # load_model(compile=False) discards the top-level compile_config unread, so a custom
@@ -108,6 +109,7 @@ def inspect_model_file(path: Path) -> None:
         raise ModelRefusedError(
             f"the configuration in '{path.name}' is nested too deeply to inspect; refused"
         ) from None
+    check_declared_size(model_config, path.name)
 
 
 def _read_model_config(path: Path) -> Any:
@@ -139,20 +141,18 @@ def _read_keras_config(path: Path) -> Any:
                 raise ModelLoadError(
                     f"model file '{path.name}' has no config.json; it is not a Keras 3 .keras file"
                 ) from None
-            # Guard against a compressed config that expands to gigabytes.
-            if info.file_size > _MAX_CONFIG_BYTES:
-                raise ModelLoadError(
-                    f"config.json in '{path.name}' is {info.file_size} bytes; refused as too "
-                    f"large (limit {_MAX_CONFIG_BYTES})"
-                )
+            limit = config.max_config_bytes()  # checked by check_model_file, read bounded
             with zf.open(info) as fh:
-                raw = fh.read(_MAX_CONFIG_BYTES + 1)
+                raw = fh.read(limit + 1)
     except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as exc:
         raise ModelLoadError(
             f"model file '{path.name}' is a damaged .keras archive ({one_line(exc, 200)})"
         ) from None
-    if len(raw) > _MAX_CONFIG_BYTES:
-        raise ModelLoadError(f"config.json in '{path.name}' is too large; refused")
+    if len(raw) > limit:
+        raise ModelLoadError(
+            f"config.json in '{path.name}' is larger than {limit / 2**20:.0f} MB "
+            "(TOPOMAPS_MAX_CONFIG_MB); refused"
+        )
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -180,12 +180,118 @@ def _read_h5_config(path: Path) -> Any:
         raw = raw.item()
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
+    limit = config.max_config_bytes()
+    if isinstance(raw, str) and len(raw) > limit:
+        raise ModelLoadError(
+            f"the model_config attribute in '{path.name}' is larger than "
+            f"{limit / 2**20:.0f} MB (TOPOMAPS_MAX_CONFIG_MB); refused"
+        )
     try:
         return json.loads(raw)
     except (TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelLoadError(
             f"model_config in '{path.name}' is not valid JSON ({one_line(exc, 200)})"
         ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Declared size
+# --------------------------------------------------------------------------------------------
+
+#: Bytes of memory a parameter costs while a model is built and its weights are read: the
+#: float32 variable, the array read from the file, and the optimiser-free copy Keras makes.
+_BYTES_PER_PARAMETER = 12
+#: What TensorFlow and Keras take before any model is built (MiB).
+_BASELINE_MB = 1024
+
+
+def declared_parameters(model_config: Any) -> int:
+    """The number of weights a configuration declares, from its layers' settings and their
+    recorded input shapes (``build_config``), without building anything.
+
+    Counts the layers that hold nearly all weights in practice (dense, convolution,
+    embedding, recurrent, normalisation); others count 0, and the memory limit of the job
+    process catches what this misses.
+    """
+    total = 0
+    stack = [model_config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            total += _layer_parameters(node)
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+    return total
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _input_size(node: dict, channels_first: bool = False) -> int:
+    build = node.get("build_config")
+    shape = build.get("input_shape") if isinstance(build, dict) else None
+    if isinstance(shape, dict):  # a layer of several inputs: not counted here
+        return 0
+    if isinstance(shape, list) and shape and isinstance(shape[0], list):
+        shape = shape[0]
+    if not isinstance(shape, list) or len(shape) < 2:
+        return 0
+    return _int(shape[1] if channels_first else shape[-1])
+
+
+def _layer_parameters(node: dict) -> int:
+    name, cfg = node.get("class_name"), node.get("config")
+    if not isinstance(name, str) or not isinstance(cfg, dict):
+        return 0
+    if name == "Embedding":
+        return _int(cfg.get("input_dim")) * _int(cfg.get("output_dim"))
+    channels_first = cfg.get("data_format") == "channels_first"
+    n_in = _input_size(node, channels_first)
+    if name in ("Dense", "EinsumDense"):
+        units = _int(cfg.get("units"))
+        return n_in * units + units
+    kernel = cfg.get("kernel_size")
+    kernel = [kernel] if isinstance(kernel, int) else kernel
+    k = 1
+    for side in kernel if isinstance(kernel, list) else []:
+        k *= _int(side)
+    if name.startswith("Conv") and not name.startswith("ConvLSTM"):
+        filters = _int(cfg.get("filters"))
+        return k * n_in * filters + filters
+    if name.startswith("DepthwiseConv"):
+        return k * n_in * max(_int(cfg.get("depth_multiplier")), 1)
+    if name.startswith("SeparableConv"):
+        dm = max(_int(cfg.get("depth_multiplier")), 1)
+        return k * n_in * dm + n_in * dm * _int(cfg.get("filters"))
+    gates = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}.get(name, 0)
+    if gates:
+        units = _int(cfg.get("units"))
+        return gates * (units * (n_in + units) + units)
+    if name in ("BatchNormalization", "LayerNormalization"):
+        return 4 * n_in
+    return 0
+
+
+def check_declared_size(model_config: Any, label: str) -> None:
+    """Refuse a configuration whose declared weights cannot fit the job memory limit.
+
+    Raises
+    ------
+    ModelRefusedError
+        Naming the parameter count, the limit and the setting that raises it.
+    """
+    limit_mb = config.job_memory_mb()
+    if not limit_mb:
+        return
+    n = declared_parameters(model_config)
+    need_mb = n * _BYTES_PER_PARAMETER / 2**20 + _BASELINE_MB
+    if need_mb > limit_mb:
+        raise ModelRefusedError(
+            f"'{label}' declares {n:,} parameters ({n * 4 / 2**30:.1f} GB as float32), more "
+            f"than fit in {config.memory_limit_text()}; refused before building it"
+        )
 
 
 def _check_config(node: Any, layer: str, is_layer: bool = False) -> None:

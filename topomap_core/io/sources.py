@@ -71,7 +71,7 @@ def spec_id(kind: str, spec: str | Path) -> str:
     """Content id of a data or model spec: the file's SHA-256 (a demo: of its built file)."""
     if kind == "data":
         return dataset_hash(spec)
-    from .checkpoints import file_digest
+    from .archives import file_digest
 
     path = model_path(spec)
     return ("demo:" if isinstance(spec, str) and spec.startswith("demo:") else "") + file_digest(

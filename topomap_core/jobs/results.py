@@ -19,7 +19,7 @@ from typing import Any
 from .. import errors
 from ..errors import TopomapError
 from ..io import demo
-from ..io.checkpoints import file_digest
+from ..io.archives import file_digest
 from ..io.data import dataset_hash
 from ..params import HASH_RE
 from ..progress import ProgressCallback

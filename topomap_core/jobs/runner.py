@@ -4,12 +4,17 @@
 (:func:`compute_in_worker`): a warm spare when one is ready (:mod:`topomap_core.jobs.spares`),
 else a cold ``python -m topomap_core.jobs.worker``. Its progress lines are relayed to the
 caller's callback; a callback that returns True (Cancel) ends the job process.
+
+The limits live here, once for every job: a job process starts only in a free slot of the
+bounded queue (:mod:`topomap_core.jobs.queue`; "Queued (n ahead)" meanwhile), runs under the
+memory limit the worker sets itself and the wall-clock limit set here, and one result key is
+computed by one job at a time on the host (a second caller waits, then reads it).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,28 +24,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ..config import memory_limit_text
 from ..errors import Cancelled, TopomapError
 from ..progress import ProgressCallback
 from ..store import Store
-from . import spares
+from . import queue, spares
 from .base import Job
 from .results import cached_view
+from .spares import job_env
 from .worker import parse_line
 
 __all__ = ["Outcome", "compute_in_worker", "run"]
 
 #: ``compute(job_name, request, data_dir, progress)``: fills the cache for ``request``.
 Compute = Callable[[str, Any, Path, ProgressCallback | None], Any]
-
-# One computation per result key at a time in this process (the layer list and the data
-# check ask for the same description together); a fixed pool of locks, picked by key.
-_KEY_LOCKS = tuple(threading.Lock() for _ in range(32))
-
-
-def _worker_env(data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("NUMBA_CACHE_DIR", str(Path(data_dir) / "numba-cache"))
-    return env
 
 
 class _Cold:
@@ -49,7 +46,7 @@ class _Cold:
     def __init__(self, data_dir: Path):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "topomap_core.jobs.worker"],
-            env=_worker_env(data_dir),
+            env=job_env(data_dir),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -66,6 +63,11 @@ class _Cold:
 
     def status(self) -> str:
         code = self.proc.wait()
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
         return f"exit status {code}"
 
     def close(self) -> None:
@@ -128,10 +130,20 @@ def compute_in_worker(
     from .registry import get_job
 
     data_dir = Path(data_dir)
+    light = get_job(job_name).light
+
+    def queued(ahead: int) -> bool | None:
+        stage = f"Queued ({ahead} ahead)" if ahead else "Queued (next)"
+        return progress(stage, 0, 0) if progress is not None else None
+
+    with queue.slot(data_dir, "light" if light else "full", on_wait=queued, cancel=cancel):
+        return _compute(job_name, request, data_dir, light, progress, timeout, cancel)
+
+
+def _compute(job_name, request, data_dir: Path, light: bool, progress, timeout, cancel):
     payload = json.dumps({"job": job_name, "data_dir": str(data_dir), "request": asdict(request)})
     # A light job takes a light spare, a computation a full one (worth waiting for while it
     # warms: a cold process would do the same work, on the same cores).
-    light = get_job(job_name).light
     claimed = spares.claim(
         data_dir, 0 if light else spares.WAIT_FOR_WARMING_S, kind="light" if light else "full"
     )
@@ -180,9 +192,9 @@ def compute_in_worker(
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled")
     if expired.is_set():
-        raise RuntimeError(f"the job took longer than {timeout:.0f} s")
+        raise TopomapError(f"the job took longer than {_time_limit_text(timeout)}")
     if outcome is None:
-        raise RuntimeError(f"the computation stopped unexpectedly ({status})")
+        raise RuntimeError(f"the computation stopped unexpectedly ({status}){_hint(status)}")
     if outcome.get("ok"):
         return outcome
     text = str(outcome.get("error") or "unknown error")
@@ -191,6 +203,21 @@ def compute_in_worker(
     if outcome.get("topomap"):
         raise TopomapError(text)
     raise RuntimeError(text)
+
+
+def _time_limit_text(timeout: float) -> str:
+    from ..config import job_timeout_s
+
+    setting = " (TOPOMAPS_JOB_TIMEOUT_S)" if round(timeout) == job_timeout_s() else ""
+    return f"its time limit of {timeout:.0f} s{setting}"
+
+
+def _hint(status: str) -> str:
+    # A native allocation that fails under RLIMIT_AS aborts the process (std::bad_alloc)
+    # instead of raising MemoryError in Python.
+    if any(name in status for name in ("SIGABRT", "SIGSEGV", "SIGBUS", "SIGKILL")):
+        return f"; it may have run out of {memory_limit_text()}"
+    return ""
 
 
 @dataclass
@@ -231,16 +258,28 @@ def run(
     on_compute : callable, optional
         Called with the key (None for an unbuilt demo) just before a computation starts.
     timeout : float, optional
-        Seconds the job process may take.
+        Seconds the job process may take (default
+        :func:`topomap_core.config.job_timeout_s`).
     cancel : threading.Event, optional
         Set it to end the job process (Cancel).
     """
+    from ..config import job_timeout_s
+
     store = Store(data_dir)
     key, view = cached_view(job, request, store)
     if view is not None:
         return Outcome(key, view, None)
-    lock = _KEY_LOCKS[hash(key) % len(_KEY_LOCKS)] if key is not None else threading.Lock()
-    with lock:
+    if timeout is None:
+        timeout = job_timeout_s()
+
+    def waiting() -> bool | None:
+        # The same result is being computed by another caller (a second browser, a reload).
+        if progress is not None:
+            return progress("the same run is going elsewhere: waiting for its result", 0, 0)
+        return None
+
+    lock_name = key if key is not None else f"unbuilt-{job.name}"
+    with queue.key_lock(data_dir, lock_name, on_wait=waiting, cancel=cancel):
         key, view = cached_view(job, request, store)
         if view is not None:
             return Outcome(key, view, None)

@@ -49,6 +49,7 @@ LOG = logging.getLogger(__name__)
 __all__ = [
     "claim",
     "die_with_parent",
+    "job_env",
     "serve",
     "spare_count",
     "spare_dir",
@@ -69,6 +70,19 @@ CLAIM_TIMEOUT_S = 10.0
 
 _KEEPERS: dict[Path, Keeper] = {}
 _KEEPERS_LOCK = threading.Lock()
+
+
+def job_env(data_dir: str | Path) -> dict[str, str]:
+    """The environment of a job process serving ``data_dir``.
+
+    numba's on-disk cache lives in the data directory; glibc keeps at most two malloc arenas
+    (each thread of TensorFlow's pools would otherwise reserve 64 MB of address space, which
+    counts against the memory limit without being used).
+    """
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", os.path.join(os.fspath(data_dir), "numba-cache"))
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    return env
 
 
 def spare_count() -> int:
@@ -362,8 +376,7 @@ class Keeper:
                 return
 
     def _spawn(self, kind: str) -> None:
-        env = dict(os.environ)
-        env.setdefault("NUMBA_CACHE_DIR", str(self.data_dir / "numba-cache"))
+        env = job_env(self.data_dir)
         folder = self.folder(kind)
         argv = [sys.executable, "-m", "topomap_core.jobs.worker", "--spare", str(folder)]
         if kind == "light":

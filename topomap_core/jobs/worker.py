@@ -18,6 +18,12 @@ computes, and exactly one ``{"ok": true, "key": ..., "pid": ..., "jobs_in_proces
 ``{"error": str, "cancelled": bool, "topomap": bool}`` (``topomap``: a problem with the user's
 input). The request is validated here
 again, as it came from outside: only stored ids and demo names pass, never a path.
+
+Every job process runs under an address-space limit (``RLIMIT_AS``,
+:func:`topomap_core.config.job_memory_mb`), set before anything is imported, so a hostile or
+merely huge input ends its own job with a message naming the limit instead of taking memory
+from every other user; the caller adds a wall-clock limit
+(:func:`topomap_core.config.job_timeout_s`).
 """
 
 from __future__ import annotations
@@ -28,11 +34,29 @@ import sys
 import traceback
 from typing import Any, TextIO
 
+from .. import config
+
 PREFIX = "@@topomaps "
 
 #: Jobs this process has run: always 1 when a job reports (one job per process), which the
 #: outcome line says (``"jobs_in_process"``) so that callers and tests can check it.
 _JOBS_RUN = 0
+
+
+def limit_memory() -> int:
+    """Apply the job memory limit to this process (before any big import); MiB, 0: none."""
+    import resource
+
+    from ..config import job_memory_mb
+
+    limit_mb = job_memory_mb()
+    if limit_mb:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = limit_mb * 2**20
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return limit_mb
 
 
 def emit(stream: TextIO, payload: dict[str, Any]) -> None:
@@ -81,7 +105,14 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
     except TopomapError as exc:
         emit(out, {"error": one_line(exc), "topomap": True})
     except MemoryError:
-        emit(out, {"error": "Out of memory: try fewer examples per group or a smaller layer."})
+        emit(
+            out,
+            {
+                "error": f"the job ran out of {config.memory_limit_text()}: try fewer examples per "
+                "group or a smaller layer, or raise the setting",
+                "topomap": True,
+            },
+        )
     except ValueError as exc:
         # The numerical steps check their input with ValueError ("a topographic map needs
         # at least 3 neurons"): a problem with what was asked for, said in one line (the
@@ -126,6 +157,7 @@ def warm_up() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one job: from stdin (cold), or from the socket a spare waits on (``--spare DIR``)."""
     args = sys.argv[1:] if argv is None else argv
+    limit_memory()
     if len(args) in (2, 3) and args[0] == "--spare" and args[2:] in ([], ["--light"]):
         from .spares import serve, watch_claimer
 
