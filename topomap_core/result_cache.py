@@ -8,6 +8,10 @@ a result read from disk is put back into Redis. Redis is an accelerator only: wh
 down, slow or full, reads and writes go to disk alone, and Redis is not asked again for
 :data:`RETRY_AFTER_S` seconds.
 
+Every disk entry is sealed: ``TMC1`` + the SHA-256 of the pickle + the pickle. An entry that
+is truncated, has flipped bytes or cannot be unpickled is a miss (logged and removed), so the
+job computes it again instead of failing for good or showing wrong maps.
+
 Redis entries are pickles, like the disk's, so each one carries an HMAC-SHA256 made with a
 key kept in the data directory (``<data_dir>/result-cache.key``, mode 600, shared by every
 process that shares the directory). An entry whose tag does not verify (written by anyone
@@ -38,6 +42,9 @@ SOCKET_TIMEOUT_S = 2.0
 #: Prefix of the result keys in Redis (the job queue shares the database).
 PREFIX = "topomaps-result-"
 KEY_FILE = "result-cache.key"
+
+#: The start of every sealed disk entry (format version 1).
+SEAL = b"TMC1"
 
 _MISSING = object()
 _TAG_BYTES = 32
@@ -142,16 +149,44 @@ class ResultCache:
         except self._errors as exc:
             self._failed("a write", exc)
 
+    # -- the disk tier --------------------------------------------------------------------
+    def _disk_get(self, key: str) -> Any:
+        try:
+            raw = self.disk.get(key, default=_MISSING)
+        except Exception as exc:  # a damaged file diskcache cannot even read
+            return self._bad(key, f"is unreadable ({type(exc).__name__}: {exc})")
+        if raw is _MISSING:
+            return _MISSING
+        if not isinstance(raw, bytes) or not raw.startswith(SEAL):
+            return self._bad(key, "is not sealed (written by an older version?)")
+        digest, payload = raw[len(SEAL) : len(SEAL) + 32], raw[len(SEAL) + 32 :]
+        if hashlib.sha256(payload).digest() != digest:
+            return self._bad(key, "fails its checksum (truncated or damaged)")
+        try:
+            return pickle.loads(payload)
+        except Exception as exc:  # e.g. a class renamed since
+            return self._bad(key, f"is unreadable ({type(exc).__name__}: {exc})")
+
+    def _bad(self, key: str, why: str) -> Any:
+        LOG.warning("result cache: entry %s... %s; it will be computed again", key[:12], why)
+        try:
+            del self.disk[key]
+        except Exception:  # already gone, or the disk refuses: a miss either way
+            pass
+        return _MISSING
+
     # -- the cache interface ------------------------------------------------------------
     def get(self, key: str | None, default: Any = None) -> Any:
-        """The value stored under ``key``: from Redis, else from disk (then put in Redis)."""
+        """The value stored under ``key``: from Redis, else from disk (then put in Redis).
+
+        A damaged disk entry is a miss (see the module's notes)."""
         if key is None:
             return default
         if self._usable():
             value = self._redis_get(key)
             if value is not _MISSING:
                 return value
-        value = self.disk.get(key, default=_MISSING)
+        value = self._disk_get(key)
         if value is _MISSING:
             return default
         if self._usable():
@@ -159,8 +194,10 @@ class ResultCache:
         return value
 
     def set(self, key: str, value: Any, expire: float | None = None) -> None:
-        """Store ``value`` on disk, then in Redis (``expire`` seconds, if given, on both)."""
-        self.disk.set(key, value, expire=expire)
+        """Store ``value`` on disk, sealed, then in Redis (``expire`` seconds, if given, on
+        both)."""
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self.disk.set(key, SEAL + hashlib.sha256(payload).digest() + payload, expire=expire)
         if self._usable():
             self._redis_set(key, value, expire)
 

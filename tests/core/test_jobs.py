@@ -16,9 +16,19 @@ from topomap_core.store import Store
 
 
 def test_the_registry_lists_every_analysis():
-    assert {"view", "training", "compare", "describe", "describe-series"} <= set(JOBS)
+    assert {
+        "view",
+        "training",
+        "compare",
+        "describe",
+        "describe-series",
+        "check-data",
+        "inspect-checkpoints",
+    } <= set(JOBS)
     assert {job.command for job in JOBS.values() if job.command} >= {"map", "training", "compare"}
-    with pytest.raises(TopomapError, match="unknown job 'nope'; valid: compare, describe, "):
+    with pytest.raises(
+        TopomapError, match="unknown job 'nope'; valid: check-data, compare, describe, "
+    ):
         get_job("nope")
 
 

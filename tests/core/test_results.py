@@ -61,3 +61,29 @@ def test_nap_key_depends_on_everything_that_defines_it(store):
     assert len(keys) == 7
     # The layout's parameters are not part of it.
     assert _nap_key(store, dataclasses.replace(base, method="PCA", profile="mean")) in keys
+
+
+def _value_files(store) -> list:
+    return sorted((store.root / "results").rglob("*.val"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_cache_entry_is_a_miss_and_is_computed_again(store, damage, caplog):
+    req = ViewRequest(model="demo:digits-mlp", data="demo:digits", per_group=20, method="PCA")
+    first, key = get_or_compute(VIEW, req, store)
+    files = _value_files(store)
+    assert files, "the view is large enough to be kept in a file"
+    for path in files:  # every file entry: the view, its NAP
+        raw = bytearray(path.read_bytes())
+        if damage == "truncate":
+            path.write_bytes(bytes(raw[: len(raw) // 2]))
+        else:
+            raw[len(raw) // 2] ^= 0xFF
+            path.write_bytes(bytes(raw))
+    store = Store(store.root)  # a fresh process's view of the same files
+    assert cached(VIEW, req, store) is None
+    assert "computed again" in caplog.text
+    again, key2 = get_or_compute(VIEW, req, store)
+    assert key2 == key and again.timings != first.timings  # computed again, not read
+    np.testing.assert_array_equal(again.maps, first.maps)
+    np.testing.assert_array_equal(cached(VIEW, req, store).maps, first.maps)

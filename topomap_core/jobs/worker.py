@@ -84,8 +84,6 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
     from ..errors import Cancelled, TopomapError, one_line
     from ..progress import Throttle
     from ..store import Store
-    from .registry import get_job
-    from .results import get_or_compute
 
     def progress(stage: str, done: int, total: int) -> None:
         emit(out, {"progress": [str(stage), int(done), int(total)]})
@@ -95,6 +93,9 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
     try:
         if not isinstance(payload.get("request"), dict) or not payload.get("data_dir"):
             raise TopomapError("bad job description (needs job, data_dir and request)")
+        from .registry import get_job  # every analysis: under the memory limit, reported
+        from .results import get_or_compute
+
         job = get_job(str(payload.get("job")))
         request = job.validate(payload["request"])
         _, key = get_or_compute(job, request, Store(payload["data_dir"]), Throttle(progress))
@@ -104,25 +105,31 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
         emit(out, {"error": "Cancelled.", "cancelled": True})
     except TopomapError as exc:
         emit(out, {"error": one_line(exc), "topomap": True})
-    except MemoryError:
-        emit(
-            out,
-            {
-                "error": f"the job ran out of {config.memory_limit_text()}: try fewer examples per "
-                "group or a smaller layer, or raise the setting",
-                "topomap": True,
-            },
-        )
-    except ValueError as exc:
-        # The numerical steps check their input with ValueError ("a topographic map needs
-        # at least 3 neurons"): a problem with what was asked for, said in one line (the
-        # traceback still goes to the server log, in case it is a bug).
-        traceback.print_exc(file=sys.stderr)
-        emit(out, {"error": one_line(exc), "topomap": True})
     except Exception as exc:  # the page gets one line; the server log gets the traceback
         traceback.print_exc(file=sys.stderr)
-        emit(out, {"error": f"{type(exc).__name__}: {one_line(exc)}"})
+        if _out_of_memory(exc):
+            text = (
+                f"the job ran out of {config.memory_limit_text()}: try fewer examples per "
+                "group or a smaller layer, or raise the setting"
+            )
+            emit(out, {"error": text, "topomap": True})
+        elif isinstance(exc, ValueError):
+            # The numerical steps check their input with ValueError ("a topographic map
+            # needs at least 3 neurons"): a problem with what was asked for, in one line.
+            emit(out, {"error": one_line(exc), "topomap": True})
+        else:
+            emit(out, {"error": f"{type(exc).__name__}: {one_line(exc)}"})
     return 1
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is what running out of the address-space limit looks like (Python's
+    MemoryError, or a native library that could not map or allocate memory)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    signs = ("failed to map segment", "Cannot allocate memory", "bad_alloc", "OOM when allocating")
+    return any(sign in text for sign in signs)
 
 
 def warm_up_light() -> None:

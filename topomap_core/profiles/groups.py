@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..config import max_groups
 from ..errors import TopomapError
 
 GROUP_MODES = ("label", "label+correctness", "column")
@@ -143,6 +144,13 @@ def make_groups(
         groups = [(str(v), column == v) for v in np.unique(column)]
     if n_examples is not None and n != n_examples:
         raise TopomapError(f"grouping has {n} entries but the data has {n_examples} examples")
+    limit = max_groups()
+    if len(groups) + random_groups > limit:
+        raise TopomapError(
+            f"the grouping makes {len(groups) + random_groups} groups, more than the {limit} "
+            "allowed (TOPOMAPS_MAX_GROUPS): ordering groups costs the cube of their number; "
+            "group more coarsely"
+        )
 
     names, members, empty = [], [], []
     for name, mask in groups:
