@@ -15,7 +15,13 @@
   ``Cache-Control: no-store`` on everything but static files.
 - **A request size cap**: Flask's ``MAX_CONTENT_LENGTH`` follows ``MAX_UPLOAD_MB`` (an upload
   travels base64-encoded inside the callback's JSON, 4/3 of its size, plus a margin); a larger
-  request gets ``413`` with a message naming the limit.
+  request gets ``413`` with a message naming the limit. Only an upload may be that large: a
+  callback body over ``TOPOMAPS_MAX_CALLBACK_KB`` (default 1024) whose first bytes do not show
+  a ``dcc.Upload``'s ``contents`` input is refused with ``413`` before the rest is read.
+- **A limit on failed logins**: a client address that fails basic auth
+  ``TOPOMAPS_AUTH_MAX_FAILURES`` times (default 5) within ``TOPOMAPS_AUTH_LOCKOUT_S`` seconds
+  (default 60) gets ``429`` with ``Retry-After`` until that window has passed, whatever it
+  sends meanwhile.
 
 Nothing here imports Dash: it only needs the Flask server.
 """
@@ -27,13 +33,16 @@ import hashlib
 import hmac
 import os
 import re
+import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
 
-from topomap_core.config import max_upload_bytes
+from topomap_core.config import int_setting, max_callback_bytes, max_upload_bytes
 
 #: Environment variable holding the users (``user1:password1,user2:sha256:<hex>``).
 AUTH_ENV = "TOPOMAPS_AUTH"
@@ -176,6 +185,59 @@ def max_request_bytes(upload_bytes: int | None = None) -> int:
     return -(-cap * 4 // 3) + 4 + REQUEST_MARGIN_BYTES
 
 
+#: How much of a large callback body is read to see whether it is an upload.
+PEEK_BYTES = 64 * 1024
+# A dcc.Upload's value as the Dash renderer sends it: {"id": ..., "property": "contents",
+# "value": "data:..."}; nothing else of Dash has a "contents" property.
+_UPLOAD_HEAD = re.compile(rb'"property"\s*:\s*"contents"\s*,\s*"value"\s*:\s*"data:')
+
+
+class _Prefixed:
+    """A WSGI input stream whose first bytes were read already (to peek at them)."""
+
+    def __init__(self, head: bytes, rest: Any):
+        self.head, self.rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(size) if size is None or size >= 0 else self.rest.read()
+        if size is None or size < 0:
+            out, self.head = self.head + self.rest.read(), b""
+            return out
+        out, self.head = self.head[:size], self.head[size:]
+        if len(out) < size:
+            out += self.rest.read(size - len(out))
+        return out
+
+
+def _cap_callback_body() -> Response | None:
+    """Refuse a large callback body unless it is an upload (see the module's notes)."""
+    if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
+        return None
+    small = max_callback_bytes()
+    length = request.content_length
+    if length is not None and length <= small:
+        return None
+    cap = request.max_content_length
+    if length is not None and cap is not None and length > cap:
+        return None  # over the upload cap too: Flask's 413 names that limit
+    raw = request.environ["wsgi.input"]
+    head = raw.read(min(PEEK_BYTES, length if length is not None else PEEK_BYTES))
+    request.environ["wsgi.input"] = _Prefixed(head, raw)
+    if _UPLOAD_HEAD.search(head):
+        return None
+    if length is None:  # no declared length: read at most the small cap
+        request.max_content_length = small
+        return None
+    return Response(
+        f"Request too large: a request that is not a file upload may send at most "
+        f"{small // 1024} KB (TOPOMAPS_MAX_CALLBACK_KB); this one was refused before it "
+        "was read.\n",
+        status=413,
+        mimetype="text/plain",
+    )
+
+
 def _too_large(_error: Exception) -> Response:
     limit = max_upload_bytes() / 2**20
     return Response(
@@ -241,12 +303,71 @@ def _add_headers(response: Response, auth_on: bool) -> Response:
 # ------------------------------------------------------------------------------- install
 
 
+class FailedLogins:
+    """Failed basic-auth attempts per client address, in a sliding window.
+
+    Parameters
+    ----------
+    limit : int
+        Failures within ``window_s`` after which the address is locked out.
+    window_s : float
+        The window, and how long a lockout lasts after the last failure counted.
+    clock : callable, optional
+        Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, limit: int, window_s: float, clock=time.monotonic):
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._failures: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> deque:
+        times = self._failures.setdefault(address, deque())
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after(self, address: str) -> float:
+        """Seconds until ``address`` may try again; 0: it may now."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(address, now)
+            if len(times) < self.limit:
+                return 0.0
+            return max(0.0, self.window_s - (now - times[-self.limit]))
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            now = self.clock()
+            self._recent(address, now).append(now)
+            if len(self._failures) > 10_000:  # forget quiet addresses, keep memory bounded
+                for key in [k for k, v in self._failures.items() if not v]:
+                    del self._failures[key]
+
+    def succeeded(self, address: str) -> None:
+        with self._lock:
+            self._failures.pop(address, None)
+
+
+def _locked_out(seconds: float) -> Response:
+    wait = max(1, int(seconds + 0.999))
+    response = Response(
+        f"Too many failed logins from this address: try again in {wait} s "
+        "(TOPOMAPS_AUTH_MAX_FAILURES, TOPOMAPS_AUTH_LOCKOUT_S).\n",
+        status=429,
+        mimetype="text/plain",
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @dataclass
 class SecurityState:
     """What :func:`install` set up on a server (``server.extensions["topomaps_security"]``)."""
 
     users: dict[str, bytes] = field(default_factory=dict)
     max_request_bytes: int = 0
+    logins: FailedLogins | None = None
 
     @property
     def auth_on(self) -> bool:
@@ -275,20 +396,30 @@ def install(server: Flask, auth: str | None = None) -> SecurityState:
     if isinstance(state, SecurityState):
         return state
     users = parse_auth(os.environ.get(AUTH_ENV) if auth is None else auth)
-    state = SecurityState(users=users, max_request_bytes=max_request_bytes())
+    logins = FailedLogins(
+        int_setting("TOPOMAPS_AUTH_MAX_FAILURES", 5, 1),
+        float(int_setting("TOPOMAPS_AUTH_LOCKOUT_S", 60, 1)),
+    )
+    state = SecurityState(users=users, max_request_bytes=max_request_bytes(), logins=logins)
     server.config["MAX_CONTENT_LENGTH"] = state.max_request_bytes
 
     def require_auth() -> Any:
         if not state.users:
-            return None
+            return _cap_callback_body()
+        address = request.remote_addr or "-"
+        wait = logins.retry_after(address)
+        if wait:
+            return _locked_out(wait)
         credentials = request.authorization
-        if (
-            credentials is None
-            or credentials.type != "basic"
-            or not check_credentials(state.users, credentials.username, credentials.password)
+        if credentials is None:
+            return _unauthorized()  # a browser's first request: not an attempt
+        if credentials.type != "basic" or not check_credentials(
+            state.users, credentials.username, credentials.password
         ):
+            logins.failed(address)
             return _unauthorized()
-        return None
+        logins.succeeded(address)
+        return _cap_callback_body()
 
     def add_headers(response: Response) -> Response:
         return _add_headers(response, state.auth_on)

@@ -7,6 +7,8 @@ readable line and keep going.
 
 from __future__ import annotations
 
+import re
+
 
 class TopomapError(ValueError):
     """A problem with the user's input (model, data, layer, parameters)."""
@@ -38,7 +40,10 @@ class Cancelled(Exception):  # noqa: N818 - reads better at call sites than Canc
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message, shortened: never a traceback or a config."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip() if lines else ""
+    raw = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # Keras colours its messages
+    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
+        lines = lines[1:]  # Keras's wrapper line says where, the next one says what
+    text = lines[0] if lines else ""
     text = text or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."

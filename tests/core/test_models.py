@@ -21,6 +21,7 @@ from topomap_core.errors import (
     ModelLoadError,
     ModelRefusedError,
     TopomapError,
+    one_line,
 )
 from topomap_core.io import models
 
@@ -606,3 +607,24 @@ def test_deeply_nested_config_refused(tmp_path):
         zf.writestr("config.json", "[" * 200_000 + "]" * 200_000)
     with pytest.raises(ModelLoadError, match="config.json in 'deep.keras' is not valid JSON"):
         models.load_model(path)
+
+
+def test_a_layer_name_tensorflow_cannot_run_is_named_in_one_line(tmp_path):
+    name = "<img src=x onerror=alert(1)>"
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name=name), keras.layers.Dense(2, name="out")]
+    )
+    path = tmp_path / "html.keras"
+    model.save(path)
+    with pytest.raises(ModelLoadError) as caught:
+        models.load_model(path)
+    text = one_line(caught.value)
+    assert repr(name) in text and "rename the layer" in text and "\x1b" not in text
+
+
+def test_one_line_drops_kerass_colours_and_wrapper_line():
+    exc = ValueError(
+        "Exception encountered when calling Functional.call().\n\n"
+        "\x1b[1m'a b' is not a valid scope name.\x1b[0m\n\nArguments received: ..."
+    )
+    assert one_line(exc) == "'a b' is not a valid scope name."

@@ -110,6 +110,57 @@ def test_request_over_the_cap_gets_413_with_the_limit(monkeypatch, tmp_path, dem
     assert client.get("/").status_code == 200
 
 
+def test_a_large_body_is_accepted_only_for_an_upload(monkeypatch, tmp_path, demo_models):
+    from app import create_app
+
+    monkeypatch.setenv("TOPOMAPS_MAX_CALLBACK_KB", "64")
+    monkeypatch.delenv("TOPOMAPS_AUTH", raising=False)
+    app = create_app(tmp_path / "data")
+    client = app.server.test_client()
+    json_headers = {"Content-Type": "application/json"}
+    plain = b'{"output": "x.children", "inputs": [{"id": "x", "property": "value", "value": "'
+    response = client.post(
+        "/_dash-update-component", data=plain + b"a" * 200_000 + b'"}]}', headers=json_headers
+    )
+    assert response.status_code == 413
+    text = response.get_data(as_text=True)
+    assert "not a file upload" in text and "64 KB (TOPOMAPS_MAX_CALLBACK_KB)" in text
+    # The same size as an upload (a dcc.Upload's contents) reaches Dash and is answered.
+    upload = app.server.extensions  # noqa: F841  (the app is the real one)
+    body = (
+        b'{"output": "..model-select.options...model-select.value...model-message.children..",'
+        b' "outputs": [], "inputs": [{"id": "model-upload", "property": "contents", "value": '
+        b'"data:application/octet-stream;base64,' + b"A" * 200_000 + b'"}], "state": []}'
+    )
+    response = client.post("/_dash-update-component", data=body, headers=json_headers)
+    assert response.status_code != 413
+    assert client.get("/").status_code == 200
+
+
+def test_failed_logins_lock_an_address_out_for_a_while(monkeypatch):
+    monkeypatch.setenv("TOPOMAPS_AUTH_MAX_FAILURES", "3")
+    monkeypatch.setenv("TOPOMAPS_AUTH_LOCKOUT_S", "60")
+    server = Flask("t")
+    state = security.install(server, auth="alice:wonder land")
+    now = [1000.0]
+    state.logins.clock = lambda: now[0]
+    server.route("/")(lambda: "page")
+    client = server.test_client()
+    good = basic_auth_header("alice", "wonder land")
+    bad = basic_auth_header("alice", "guess")
+    here = {"REMOTE_ADDR": "10.0.0.1"}
+    assert client.get("/", environ_base=here).status_code == 401  # no credentials: no attempt
+    for _ in range(3):
+        assert client.get("/", headers=bad, environ_base=here).status_code == 401
+    locked = client.get("/", headers=good, environ_base=here)  # even the right password
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "60"
+    assert "TOPOMAPS_AUTH_MAX_FAILURES" in locked.get_data(as_text=True)
+    other = client.get("/", headers=good, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 200  # another address is not affected
+    now[0] += 61
+    assert client.get("/", headers=good, environ_base=here).status_code == 200
+
+
 def test_headers_and_csp_hashes_of_the_page(tmp_path, demo_models, monkeypatch):
     from app import create_app
 

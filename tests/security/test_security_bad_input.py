@@ -19,9 +19,10 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from security_support import DEFAULTS, SERVER_UPLOAD_MB, as_upload
+from security_support import DEFAULTS, FAST, SERVER_UPLOAD_MB, as_upload, control_values
 
 from callbacks import jobs, maps
+from callbacks.maps import INPUTS
 from layouts.ids import ID
 from topomap_core.store import Store
 
@@ -388,9 +389,13 @@ def test_zero_byte_and_unknown_data_files(live_server):
 )
 def test_unsafe_or_unfit_data_says_why(live_server, filename, content, expected):
     response, text, ok = upload_data(live_server, filename, content)
-    assert ok and text == f"Stored {filename}.", text  # data is checked against the model
-    text, ok = check_data(live_server, data_ref_of(response))
-    assert not ok and expected in text, text
+    if not ok:  # the archive's directory shows it: refused at once, and not kept
+        assert text.startswith(f"{filename} refused: ") and expected in text, text
+        assert "unsafe path" in expected or "zip bomb" in expected or "expands" in expected
+    else:  # only reading it shows it: the data check (a job process) says why
+        assert text == f"Stored {filename}.", text
+        text, ok = check_data(live_server, data_ref_of(response))
+        assert not ok and expected in text, text
     assert not (live_server.data_dir.parent / "evil").exists()
     assert not Path("/tmp/evil").exists()
     assert live_server.serves()
@@ -472,4 +477,39 @@ def test_model_hash_that_does_not_exist(live_server):
     assert response[ID.LAYER_SELECT]["options"] == []
     text, ok = check_data(live_server, "demo:digits", model_ref=missing)
     assert (text, ok) == ("", True)  # the layer list already says what is wrong
+    assert live_server.serves()
+
+
+def _web_processes(server) -> list[int]:
+    import psutil
+
+    pids = []
+    for pid in server.server.service.pids():
+        try:
+            if "gunicorn" in " ".join(psutil.Process(pid).cmdline()):
+                pids.append(pid)
+        except psutil.Error:
+            pass
+    return pids
+
+
+def test_forged_references_are_refused_and_never_reach_a_file_or_tensorflow(live_server):
+    forged = {
+        "data": ("/etc/passwd", "Unknown data '/etc/passwd'"),
+        "model": ("demo:x", "Unknown model 'demo:x'"),
+    }
+    for field, (value, expected) in forged.items():
+        values = {**control_values(FAST), f"{ID.URL_WARNINGS}.data": []}
+        values[f"{dict(INPUTS)[field]}.value"] = value
+        reply = live_server.callback(f"{ID.RESULT_STORE}.data", values)
+        assert reply.status_code == 200, reply.text[:300]
+        assert expected in json.dumps(reply.json()["response"]), reply.text[:500]
+        text, ok = check_data(live_server, value if field == "data" else "demo:digits",
+                              value if field == "model" else BASE)  # fmt: skip
+        assert field == "model" or (not ok and expected in text), text
+    web = _web_processes(live_server)
+    assert web, "no gunicorn process found"
+    for pid in web:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "libtensorflow" not in maps, f"web process {pid} mapped TensorFlow"
     assert live_server.serves()

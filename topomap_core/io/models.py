@@ -14,6 +14,7 @@ unambiguous).  Activations are always returned with the neurons on the last axis
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,26 @@ def _check_built(model: Any, label: str) -> None:
         raise ModelLoadError(
             f"model '{label}' has {len(inputs)} inputs; only single-input models are supported"
         )
+    for layer in _all_layers(model):
+        if not _SCOPE_NAME.match(layer.name):
+            raise ModelLoadError(
+                f"model '{label}' cannot run: its layer {layer.name!r} has a name TensorFlow "
+                "refuses (only letters, digits and _ . > - are allowed); rename the layer "
+                "and save the model again"
+            )
+
+
+# TensorFlow runs every layer in a name scope of the layer's name, and refuses others.
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+
+def _all_layers(model: Any) -> list:
+    found, stack = [], list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(getattr(layer, "layers", []))
+    return found
 
 
 def model_hash(path: str | Path) -> str:
