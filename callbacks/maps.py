@@ -143,14 +143,31 @@ class Views:
     metrics: html.Table | html.P
 
 
+def placeholder_text(status: Any) -> str:
+    """What the empty map panel says, given the status line: a run going, failed or
+    cancelled is said there too, rather than "No maps yet"."""
+    text = status if isinstance(status, str) else ""
+    if text.startswith("Running"):
+        return "Computing the maps… (progress under the Run button)"
+    if "Run failed" in text:
+        return "No maps: the run failed (the message is under the Run button)."
+    if text.startswith("Cancelled"):
+        return "No maps: the run was cancelled."
+    return maps_layout.NO_RESULT
+
+
 def build_views(
-    data_dir: str | Path, result_data: dict | None, group: str | None, neuron: int | None
+    data_dir: str | Path,
+    result_data: dict | None,
+    group: str | None,
+    neuron: int | None,
+    status: Any = None,
 ) -> Views:
     """The four figures and the metrics table; placeholders when there is no result."""
     result = result_from_store(data_dir, result_data)
     if result is None:
         gone = "The stored result is gone: press Run again."
-        return _placeholders(maps_layout.NO_RESULT if not result_data else gone)
+        return _placeholders(placeholder_text(status) if not result_data else gone)
     if group not in result.order.names:
         group = result.order.names[0]
     try:
@@ -236,9 +253,12 @@ def register(app: Dash, data_dir: Path) -> None:
         *[Output(graph, "figure") for graph in graphs],
         Output(ID.METRICS_TABLE, "children"),
         *[Input(cid, "data") for cid in (ID.RESULT_STORE, ID.SELECTED_GROUP, ID.MARKED_NEURON)],
+        Input(ID.STATUS, "children"),
     )
-    def on_views(result_data: dict | None, group: str | None, neuron: int | None):
-        views = build_views(data_dir, result_data, group, neuron)
+    def on_views(result_data: dict | None, group: str | None, neuron: int | None, status: Any):
+        if ctx.triggered_id == ID.STATUS and result_data:
+            raise PreventUpdate  # the maps shown stay; only an empty panel follows the status
+        views = build_views(data_dir, result_data, group, neuron, status)
         return views.maps, views.dendrogram, views.scatter, views.selected_map, views.metrics
 
     register_click(

@@ -50,6 +50,18 @@ def test_run_map_reports_timings_and_empty_groups(demo_dir):
         assert summary["timings_s"][stage] >= 0
 
 
+def test_every_step_says_when_it_starts(demo_dir):
+    stages: list[str] = []
+    run_map(
+        ViewRequest(model="demo:digits-mlp", data="demo:digits", per_group=20, method="PCA"),
+        lambda stage, done, total: stages.append(stage),
+    )
+    steps = ["layout (PCA)", "ordering the groups", "drawing the maps", "measuring the maps"]
+    assert [s for s in dict.fromkeys(stages) if s in steps] == steps
+    last_activation = max(i for i, s in enumerate(stages) if s == "activations")
+    assert stages.index("layout (PCA)") > last_activation  # never "activations" meanwhile
+
+
 def test_activations_by_index_without_predictions(digits_mlp):
     from topomap_core.io.models import iter_activations
 

@@ -299,6 +299,14 @@ def test_views_without_a_result_are_placeholders(data_dir):
     gone = {"request": {**FAST}, "key": "x"}
     shown = maps.build_views(data_dir, gone, None, None)
     assert "press Run again" in shown.maps.layout.annotations[0].text
+    # While a run goes, and after it failed, the empty panel says so (not "No maps yet").
+    for status, expected in [
+        ("Running…", "Computing the maps"),
+        ("Run failed: Unknown layer 'x'", "the run failed"),
+        ("Cancelled.", "cancelled"),
+    ]:
+        text = maps.build_views(data_dir, None, None, None, status).maps.layout.annotations[0].text
+        assert expected in text and "No maps yet" not in text, (status, text)
 
 
 def test_views_select_and_mark(computed):

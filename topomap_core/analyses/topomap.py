@@ -24,7 +24,7 @@ from ..profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES, make_groups
 from ..profiles.interpolate import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
 from ..profiles.nap import NAP, PROFILES, NapAccumulator
 from ..profiles.ordering import GroupOrder, order_groups
-from ..progress import ProgressCallback
+from ..progress import ProgressCallback, report
 
 __all__ = [
     "MapParams",
@@ -269,11 +269,15 @@ def place(
         ``method``, ``seed`` and ``metric``.
     """
     timings = {} if timings is None else timings
+    # Each step says when it starts: a step without reports of its own (a PCA, the
+    # dendrogram) must not leave the previous stage's text on screen.
+    report(progress, f"layout ({params.method})", 0, 0)
     t0 = time.perf_counter()
     layout = compute_layout(
         profile, params.method, random_state=params.seed, progress=progress, metric=params.metric
     )
     timings["layout"] = time.perf_counter() - t0
+    report(progress, "ordering the groups", 0, 0)
     order = order_groups(group_vectors, group_names, metric=params.metric)
     return Placement(layout, order)
 

@@ -20,7 +20,7 @@ from ..jobs.base import Job, memo, register
 from ..profiles.metrics import quality_metrics
 from ..profiles.nap import NAP
 from ..profiles.ordering import GroupOrder
-from ..progress import ProgressCallback
+from ..progress import ProgressCallback, report
 from .topomap import MapParams, compute_nap, draw, model_ref, nap_key, place
 
 __all__ = [
@@ -104,9 +104,11 @@ def view_of(
         progress=progress,
         timings=timings,
     )
+    report(progress, "drawing the maps", 0, 0)
     t0 = time.perf_counter()
     maps, vmax = draw(placed.layout, nap.values[placed.order.order], dtype=np.float64)
     timings["maps"] = time.perf_counter() - t0
+    report(progress, "measuring the maps", 0, 0)
     t0 = time.perf_counter()
     metrics = quality_metrics(maps, vmax)
     timings["metrics"] = time.perf_counter() - t0
