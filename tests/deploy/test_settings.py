@@ -195,3 +195,24 @@ def test_computation_dies_with_the_process_that_started_it(tmp_path):
             os.killpg(parent.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_the_readme_documents_every_setting_and_the_shared_workspace():
+    """A deployment is one shared workspace (issue 12, item 15): the README says so, and its
+    settings table names every setting the code reads."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    code = "".join(
+        p.read_text() for p in [*root.joinpath("topomap_core").rglob("*.py"), root / "security.py"]
+    )
+    names = set(re.findall(r'"(TOPOMAPS_[A-Z_]+)"', code))
+    assert {"TOPOMAPS_JOB_MEMORY_MB", "TOPOMAPS_MAX_JOBS", "TOPOMAPS_MAX_QUEUE"} <= names
+    deploy = readme[readme.index("## Deploy") :]
+    settings = readme[readme.index("### Settings") :]
+    missing = sorted(name for name in names if f"`{name}`" not in settings)
+    assert not missing, f"settings missing from the README's table: {missing}"
+    security = readme[readme.index("## Security") : readme.index("## Deploy")]
+    assert "One shared workspace" in security and "not scoped" in security
+    assert "one shared workspace" in deploy[:600]
