@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import psutil
 from selenium.webdriver.common.by import By
 from support import launch_app, wait_for
 
@@ -57,5 +58,18 @@ def test_run_at_once_on_a_fresh_install_ends_in_done(tmp_path, new_browser):
         tensorflow, peak_mb = _web_process_facts(server.proc.pid)
         assert not tensorflow, "the web process mapped TensorFlow's libraries"
         assert peak_mb < WEB_PEAK_MB, f"web process peaked at {peak_mb:.0f} MB"
+        # No job process holds the server's listening socket (a restarted server must be
+        # able to bind its port while jobs of the old one finish).
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+        assert children, "expected spare job processes"
+        holders = []
+        for child in children:
+            try:
+                sockets = child.net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            if any(c.status == "LISTEN" and c.laddr.port == server.port for c in sockets):
+                holders.append(child.pid)
+        assert not holders, f"job processes {holders} hold the listening socket"
     finally:
         server.stop()
