@@ -31,6 +31,7 @@ class ID(StrEnum):
     PER_GROUP = "per-group"
     METHOD_SELECT = "method-select"
     SEED_INPUT = "seed-input"
+    SELECTION_SELECT = "selection-select"
 
     # Running
     RUN_BUTTON = "run-button"

@@ -166,3 +166,50 @@ def test_all_noise_graph_is_reported(capsys, tiny_inputs, tmp_path):
 
     picture = np.asarray(Image.open(out / "graph.png").convert("L"))
     assert (picture < 200).sum() > 100  # the sentence is drawn, not a blank picture
+
+
+def test_a_node_used_as_group_gives_a_map_of_exactly_its_examples(tiny_inputs, tmp_path):
+    from topomap_core.jobs.registry import get_job
+    from topomap_core.jobs.results import get_or_compute, job_key
+    from topomap_core.store import Store
+
+    store = Store(tmp_path / "store")
+    model = store.add_model((tiny_inputs / "model.keras").read_bytes(), "tiny.keras")
+    data = store.add_data((tiny_inputs / "data.npz").read_bytes(), "tiny.npz")
+    mapper = get_job("mapper")
+    request = mapper.validate({"model": model, "data": data, "layer": "flat", "intervals": 4})
+    result, _ = get_or_compute(mapper, request, store)
+    node = max(range(result.graphs[0].n_nodes), key=lambda i: result.graphs[0].members[i].size)
+    members = result.graphs[0].members[node]
+    assert 3 <= members.size < 60  # a node, not the whole data
+
+    name = f"node {result.graphs[0].node_ids[node]}"
+    selection = store.add_selection(members.tolist(), name)
+    assert store.add_selection(list(reversed(members.tolist())), name) == selection
+    assert store.list_selections() == [{"id": selection, "name": name, "size": members.size}]
+    view = get_job("view")
+    values = {"model": model, "data": data, "layer": "flat", "method": "PCA", "per_group": 5}
+    plain = view.validate(values)
+    grouped = view.validate({**values, "selection": selection})
+    assert job_key(view, grouped, store) != job_key(view, plain, store)
+    maps, _ = get_or_compute(view, grouped, store)
+    sizes = dict(zip(maps.nap.group_names, maps.nap.group_sizes, strict=True))
+    # Exactly the node's examples, although the classes are sampled down to 5.
+    assert sizes[name] == members.size and sizes["a"] == 5
+    assert np.array_equal(maps.nap.members[name], members)
+    assert name in maps.order.names and maps.maps.shape[0] == len(maps.order.names)
+
+
+@pytest.mark.parametrize(
+    ("indices", "name", "match"),
+    [
+        ([], "x", "selection 'x' has no examples"),
+        ([1, -2], "x", "selection index '-2' \\(not a whole number 0 or more\\)"),
+        ([1], " x", "selection name ' x' \\(not a valid name\\)"),
+    ],
+)
+def test_bad_selections_are_refused(tmp_path, indices, name, match):
+    from topomap_core.store import Store
+
+    with pytest.raises(TopomapError, match=match):
+        Store(tmp_path).add_selection(indices, name)
