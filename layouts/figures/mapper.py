@@ -148,7 +148,7 @@ def graph_figure(
             y=xy[:, 1],
             mode="markers",
             name=NODE_TRACE,
-            customdata=np.arange(graph.n_nodes),
+            customdata=list(range(graph.n_nodes)),  # a list: typed arrays miss clickData
             hovertext=hover_text(result, index),
             hoverinfo="text",
             marker={
