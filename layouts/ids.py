@@ -64,7 +64,7 @@ class ID(StrEnum):
     EXPORT_SUMMARY = "export-summary"
     DOWNLOAD = "download"
 
-    # Tabs of the main area (Maps, Training, Compare)
+    # Tabs of the main area (Maps, Training, Compare, Mapper)
     TABS = "tabs"
     SIDEBAR = "sidebar"
     CONTENT = "content"

@@ -213,3 +213,15 @@ def test_bad_selections_are_refused(tmp_path, indices, name, match):
 
     with pytest.raises(TopomapError, match=match):
         Store(tmp_path).add_selection(indices, name)
+
+
+def test_progress_reports_each_cube_and_can_cancel():
+    from topomap_core.errors import Cancelled
+
+    x, _ = planted_cloud()
+    lens = lens_values(x, "l2norm")
+    seen = []
+    mapper_graph(x, lens, intervals=4, eps=0.5, progress=lambda *r: seen.append(r))
+    assert ("clustering", 4, 4) in seen and seen[-1][0] == "layout"
+    with pytest.raises(Cancelled):
+        mapper_graph(x, lens, intervals=4, eps=0.5, progress=lambda s, d, t: s == "clustering")
