@@ -49,11 +49,13 @@ INPUTS: tuple[tuple[str, str], ...] = (
     ("per_group", ID.PER_GROUP),
     ("method", ID.METHOD_SELECT),
     ("seed", ID.SEED_INPUT),
+    ("selection", ID.SELECTION_SELECT),
 )
 
-#: The sidebar's controls every tab shares: data, grouping and layout.
+#: The sidebar's controls every tab shares: data, grouping and layout (the custom group
+#: is the Maps tab's only).
 SHARED_INPUTS: tuple[tuple[str, str], ...] = tuple(
-    (name, cid) for name, cid in INPUTS if name not in ("model", "layer")
+    (name, cid) for name, cid in INPUTS if name not in ("model", "layer", "selection")
 )
 
 
@@ -298,7 +300,8 @@ LINKS: tuple[Link, ...] = (
     _link("model", ID.MODEL_SELECT, known="model"),
     _link("data", ID.DATA_SELECT, known="data"),
     _link("layer", ID.LAYER_SELECT, store=ID.LINK_LAYER),
-    *[_link(name, cid) for name, cid in INPUTS[3:]],
+    *[_link(name, cid) for name, cid in INPUTS[3:-1]],
+    _link("selection", ID.SELECTION_SELECT, known="selection"),
     Link(
         "group",
         lambda raw: _group(raw),

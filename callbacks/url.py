@@ -244,6 +244,7 @@ def read_link(href: str | None, tabs: Sequence[Tab], data_dir: str | Path) -> Pa
             "model": {item["id"] for item in store.list_models()},
             "data": {item["id"] for item in store.list_data()},
             "checkpoints": {item["id"] for item in store.list_checkpoints()},
+            "selection": {item["id"] for item in store.list_selections()},
         },
     )
 

@@ -51,6 +51,14 @@ def data_options(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     return options
 
 
+def selection_options(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Dropdown options of the stored selections (custom groups): "name (n examples)"."""
+    return [
+        {"label": f"{item['name']} ({item['size']} examples)", "value": item["id"]}
+        for item in stored
+    ]
+
+
 def _shape(shape: Iterable[Any]) -> str:
     return "×".join("?" if s is None else str(s) for s in shape)
 
@@ -110,7 +118,11 @@ def _upload(upload_id: str, text: str, accept: str) -> dcc.Upload:
     )
 
 
-def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Aside:
+def build(
+    models: list[dict[str, str]],
+    data: list[dict[str, str]],
+    selections: list[dict[str, str]] = (),  # type: ignore[assignment]
+) -> html.Aside:
     """The sidebar with every control, holding the defaults of :data:`DEFAULTS`."""
     model = _section(
         "1",
@@ -199,6 +211,20 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
                 ),
             ],
             className="field-row",
+        ),
+        html.Div(
+            _field(
+                "Custom group",
+                dcc.Dropdown(
+                    id=ID.SELECTION_SELECT,
+                    options=list(selections),
+                    value=None,
+                    placeholder="None (from the Mapper tab's Use as group)",
+                    clearable=True,
+                ),
+                "Exactly these examples, added next to the groups (Maps tab).",
+            ),
+            className="panel-maps-only",
         ),
     )
     layout = _section(

@@ -31,6 +31,7 @@ class ID(StrEnum):
     PER_GROUP = "per-group"
     METHOD_SELECT = "method-select"
     SEED_INPUT = "seed-input"
+    SELECTION_SELECT = "selection-select"
 
     # Running
     RUN_BUTTON = "run-button"
@@ -63,7 +64,7 @@ class ID(StrEnum):
     EXPORT_SUMMARY = "export-summary"
     DOWNLOAD = "download"
 
-    # Tabs of the main area (Maps, Training, Compare)
+    # Tabs of the main area (Maps, Training, Compare, Mapper)
     TABS = "tabs"
     SIDEBAR = "sidebar"
     CONTENT = "content"

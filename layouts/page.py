@@ -62,7 +62,11 @@ def build(data_dir: str | Path | None = None, panes: Sequence[TabPane] = ()) -> 
             header,
             html.Div(
                 [
-                    controls.build(models, controls.data_options(store.list_data())),
+                    controls.build(
+                        models,
+                        controls.data_options(store.list_data()),
+                        controls.selection_options(store.list_selections()),
+                    ),
                     html.Div(
                         [share.build(), tabs(store, panes)], id=ID.CONTENT, className="content"
                     ),

@@ -108,7 +108,8 @@ class Store:
         self.models_dir = self.root / "models"
         self.data_dir = self.root / "data"
         self.checkpoints_dir = self.root / "checkpoints"
-        for d in (self.models_dir, self.data_dir, self.checkpoints_dir):
+        self.selections_dir = self.root / "selections"
+        for d in (self.models_dir, self.data_dir, self.checkpoints_dir, self.selections_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._cache = None
 
@@ -350,3 +351,47 @@ class Store:
         return self._source(
             ref, (DEMO_CHECKPOINTS,), self.checkpoints_dir, CheckpointError, "checkpoint series"
         )
+
+    # -- selections of examples ----------------------------------------------------------
+    def add_selection(self, indices, name: str) -> str:
+        """Store a named selection of examples (a custom group); return its id.
+
+        The file ``selections/<id>.json`` holds ``{"name", "indices"}`` (sorted, distinct);
+        the id is the SHA-256 of that content, so a link names the selection by what it is.
+
+        Raises
+        ------
+        TopomapError
+            A bad name, no indices, or one that is not a whole number 0 or more.
+        """
+        from .io.sources import selection_bytes
+
+        content = selection_bytes(indices, name)
+        digest = hashlib.sha256(content).hexdigest()
+        path = self.selections_dir / f"{digest}.json"
+        if not path.exists():
+            fd, tmp = tempfile.mkstemp(dir=self.selections_dir, suffix=".part")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, path)
+        return digest
+
+    def selection_source(self, ref: str) -> Path:
+        """The stored file of selection ``ref`` (what
+        :func:`topomap_core.io.sources.load_selection` reads)."""
+        if not isinstance(ref, str) or not HASH_RE.match(ref):
+            raise TopomapError(f"selection {str(ref)[:80]!r} is not a stored selection's id")
+        path = self.selections_dir / f"{ref}.json"
+        if not path.is_file():
+            raise TopomapError(f"selection {ref[:12]}... is not in the selection store")
+        return path
+
+    def list_selections(self) -> list[dict]:
+        """Stored selections, newest first: ``id``, ``name``, ``size``."""
+        items = []
+        paths = sorted(self.selections_dir.glob("*.json"), key=lambda p: -p.stat().st_mtime)
+        for path in paths:
+            if HASH_RE.match(path.stem):
+                info = json.loads(path.read_text())
+                items.append({"id": path.stem, "name": info["name"], "size": len(info["indices"])})
+        return items

@@ -41,7 +41,7 @@ def test_every_job_keeps_the_contract(name):
     declared = params.declared(cls)
     assert set(declared) == {f.name for f in dataclasses.fields(cls)}  # every field declared
     assert set(job.inputs) <= set(declared)  # inputs are fields ...
-    assert set(job.inputs.values()) <= {"model", "data", "checkpoints"}  # ... of known kinds
+    assert set(job.inputs.values()) <= {"model", "data", "checkpoints", "selection"}  # known
     request = job.validate({})  # the defaults make a valid request (what a page starts with)
     parts = job.key_parts(request)
     assert not set(parts) & set(job.inputs)  # inputs enter the key by content, not by name

@@ -27,6 +27,7 @@ def test_defaults_are_the_dashboards_plain_load():
         "profile": "paper",
         "metric": "cosine",
         "model": "demo:digits-mlp",
+        "selection": None,
     }
     assert params.validate(ViewRequest, {}) == ViewRequest()
 

@@ -398,6 +398,7 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
     triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
     assert triggers == [
         "compare-run.n_clicks",
+        "mapper-run.n_clicks",
         "run-button.n_clicks",
         "train-export-gif.n_clicks",
         "train-run.n_clicks",

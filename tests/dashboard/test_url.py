@@ -73,6 +73,7 @@ def test_round_trip_of_every_key():
         "per_group": 50,
         "method": "TSNE_PSO",
         "seed": 42,
+        "selection": "ef" * 32,
         "group": "3:wrong",
     }
     search = to_query(values)

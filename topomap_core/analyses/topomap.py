@@ -12,6 +12,7 @@ models' stacked) and hands it over, as openTSNE's optimiser takes prepared affin
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,12 +156,15 @@ class MapParams:
         }
 
 
-def nap_key(model_id: str, data_id: str, layer: str, params: MapParams) -> dict:
+def nap_key(
+    model_id: str, data_id: str, layer: str, params: MapParams, selection: str | None = None
+) -> dict:
     """The cache key parts of a NAP: everything it depends on, nothing it does not.
 
     The layout parameters (method, profile, metric) are not part of it, so changing them
-    reuses the NAP.
+    reuses the NAP. ``selection`` is the content id of a custom group's selection, if any.
     """
+    extra = {} if selection is None else {"selection": selection}
     return {
         "kind": "nap",
         "v": NAP_VERSION,
@@ -168,6 +172,7 @@ def nap_key(model_id: str, data_id: str, layer: str, params: MapParams) -> dict:
         "data": data_id,
         "layer": layer,
         **params.grouping(),
+        **extra,
     }
 
 
@@ -180,6 +185,7 @@ def compute_nap(
     batch_size: int = 256,
     progress: ProgressCallback | None = None,
     timings: dict | None = None,
+    extra_groups: Sequence[tuple[str, np.ndarray]] = (),
 ) -> NAP:
     """Group the examples and compute the layer's NAP, streaming over batches.
 
@@ -195,6 +201,8 @@ def compute_nap(
         Called with stages ``"predictions"`` and ``"activations"``.
     timings : dict, optional
         Filled with the seconds spent per stage.
+    extra_groups : sequence of (name, indices)
+        Custom groups added next to the grouping's (exactly these examples).
     """
     from ..io.data import check_fits
     from ..io.models import get_layer, input_shape, iter_activations, predict
@@ -217,6 +225,7 @@ def compute_nap(
         random_groups=params.random_groups,
         per_group=params.per_group,
         random_state=params.seed,
+        extra=extra_groups,
     )
     t1 = time.perf_counter()
     examples = grouping.examples()
@@ -234,6 +243,7 @@ def compute_nap(
         acc.add(acts, membership[start : start + len(acts)])
     nap = acc.result()
     nap.dropped_groups = grouping.empty + nap.dropped_groups
+    nap.members = dict(zip(grouping.names, grouping.members, strict=True))
     timings["activations"] = time.perf_counter() - t1
     return nap
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..jobs.base import Job, memo, register
+from ..params import Reference, param
 from ..profiles.metrics import quality_metrics
 from ..profiles.nap import NAP
 from ..profiles.ordering import GroupOrder
@@ -42,6 +43,15 @@ class ViewRequest(MapParams):
     parameters (:class:`~.topomap.MapParams`)."""
 
     model: str = model_ref(default="demo:digits-mlp", cli_required=True)
+    selection: str | None = param(
+        Reference("selection", tuple),
+        None,
+        label="selection",
+        optional=True,
+        metavar="FILE",
+        help='a custom group next to the others: a JSON file {"name": ..., "indices": '
+        "[...]} of example indices (exactly these examples, not sampled)",
+    )
 
 
 @dataclass
@@ -121,7 +131,7 @@ class ViewJob(Job):
 
     name = "view"
     request_type = ViewRequest
-    inputs = {"model": "model", "data": "data"}
+    inputs = {"model": "model", "data": "data", "selection": "selection"}
     version = "2"
     command = "map"
     summary = "compute topographic maps of one layer"
@@ -138,10 +148,27 @@ class ViewJob(Job):
             dataset = sources.load_data(_input_shape(model))
             timings["load_data"] = time.perf_counter() - t0
             return compute_nap(
-                model, dataset, request.layer, request, progress=progress, timings=timings
+                model,
+                dataset,
+                request.layer,
+                request,
+                progress=progress,
+                timings=timings,
+                extra_groups=extra,
             )
 
-        key = nap_key(sources.id("model"), sources.id("data"), request.layer, request)
+        extra = []
+        if request.selection is not None:
+            from ..io.sources import load_selection
+
+            extra.append(load_selection(sources.spec("selection")))
+        key = nap_key(
+            sources.id("model"),
+            sources.id("data"),
+            request.layer,
+            request,
+            sources.id("selection"),
+        )
         profile, _ = memo(cache, key, nap)
         result = view_of(request, profile, progress, timings)
         timings["total"] = time.perf_counter() - t_start

@@ -7,6 +7,7 @@ same specs. Either way the opening happens here, once.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..errors import ModelLoadError
@@ -18,7 +19,20 @@ from .data import load_data as _load_data
 from .models import input_shape
 from .models import load_model as _load_file
 
-__all__ = ["load_data", "load_inputs", "load_model", "model_path", "open_series", "spec_id"]
+__all__ = [
+    "load_data",
+    "load_inputs",
+    "load_model",
+    "load_selection",
+    "model_path",
+    "open_series",
+    "selection_bytes",
+    "spec_id",
+]
+
+#: Largest selection file and most examples in one selection.
+MAX_SELECTION_BYTES = 16 * 2**20
+MAX_SELECTION_SIZE = 1_000_000
 
 
 def model_path(spec: str | Path, root: str | Path | None = None) -> Path:
@@ -121,3 +135,51 @@ def open_series(
         return CheckpointSeries(path, path.with_name("model.keras"), demo=True)
     base = model_path(base_model, root) if base_model is not None else None
     return CheckpointSeries(Path(spec), base, allow_missing_base=allow_missing_base)
+
+
+def selection_bytes(indices, name: str) -> bytes:
+    """The canonical content of a selection: ``{"indices": [...], "name": ...}`` as JSON.
+
+    Raises
+    ------
+    TopomapError
+        A name that is not 1 to 200 printable characters, no indices, too many, or one
+        that is not a whole number 0 or more.
+    """
+    from ..errors import TopomapError
+    from ..params import Name, ParamError, coerce_int
+
+    try:
+        name = Name().clean(name)
+    except ParamError as exc:
+        raise TopomapError(f"selection name {exc}") from None
+    values = []
+    for raw in list(indices)[: MAX_SELECTION_SIZE + 1]:
+        value = coerce_int(raw)
+        if value is None or value < 0:
+            raise TopomapError(f"selection index {str(raw)[:20]!r} (not a whole number 0 or more)")
+        values.append(value)
+    if not values:
+        raise TopomapError(f"selection {name!r} has no examples")
+    if len(values) > MAX_SELECTION_SIZE:
+        raise TopomapError(f"selection {name!r} has more than {MAX_SELECTION_SIZE} examples")
+    content = {"indices": sorted(set(values)), "name": name}
+    return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+
+
+def load_selection(spec: str | Path) -> tuple[str, list[int]]:
+    """``(name, indices)`` of a selection file (a stored one, or a JSON file on the command
+    line: ``{"name": ..., "indices": [...]}``), checked as :func:`selection_bytes` does."""
+    from ..errors import TopomapError
+
+    path = Path(spec)
+    try:
+        if path.stat().st_size > MAX_SELECTION_BYTES:
+            raise TopomapError(f"selection file {path.name!r} is larger than 16 MB")
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TopomapError(f"selection file {path.name!r} cannot be read: {exc}") from None
+    if not isinstance(info, dict) or not isinstance(info.get("indices"), list):
+        raise TopomapError(f"selection file {path.name!r} is not {{name, indices}} JSON")
+    content = json.loads(selection_bytes(info["indices"], info.get("name")))
+    return content["name"], content["indices"]

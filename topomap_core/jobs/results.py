@@ -68,6 +68,7 @@ class StoreInputs:
             "model": self.store.model_source,
             "data": self.store.data_source,
             "checkpoints": self.store.checkpoints_source,
+            "selection": self.store.selection_source,
         }[kind]
         return source(ref)
 

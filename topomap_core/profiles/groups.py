@@ -9,6 +9,7 @@ between random ones reveal what the layer encodes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +76,7 @@ def make_groups(
     random_groups: int = 0,
     per_group: int = DEFAULT_PER_GROUP,
     random_state: int | np.random.RandomState | None = None,
+    extra: Sequence[tuple[str, np.ndarray]] = (),
 ) -> Grouping:
     """Build the groups to compare.
 
@@ -98,6 +100,9 @@ def make_groups(
     per_group : int, default=200
         Examples sampled per group (all of them if a group is smaller).
     random_state : int, RandomState or None
+    extra : sequence of (name, indices)
+        Custom groups (a selection of examples, e.g. a node of the Mapper view) added after
+        the others with exactly these examples: they are not sampled down to ``per_group``.
 
     Returns
     -------
@@ -170,6 +175,19 @@ def make_groups(
         for k, part in enumerate(np.array_split(rng.permutation(n), random_groups), start=1):
             names.append(f"random-{k}")
             members.append(np.sort(part[:per_group]))
+    for name, indices in extra:
+        idx = np.unique(np.asarray(indices, dtype=np.int64))
+        if idx.size == 0:
+            raise TopomapError(f"custom group {name!r} has no examples")
+        if idx[0] < 0 or idx[-1] >= n:
+            raise TopomapError(
+                f"custom group {name!r} names example {int(idx[-1] if idx[-1] >= n else idx[0])}"
+                f" but the data has {n} examples (0 to {n - 1})"
+            )
+        if name in names:
+            raise TopomapError(f"custom group {name!r} has the name of another group; rename it")
+        names.append(name)
+        members.append(idx)
     if len(names) < 2:
         raise TopomapError(
             f"need at least two non-empty groups to compare, got {len(names)} ({', '.join(names)})"

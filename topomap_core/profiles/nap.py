@@ -34,12 +34,17 @@ class NAP:
     dropped_groups : list of str
         Groups that were asked for but had no examples; they are left out
         rather than averaged into NaN (a bug of the reference implementation).
+    members : dict or None
+        Group name -> its example indices (sorted), when the NAP was computed from a
+        grouping (the Mapper view highlights the maps' selected group with them); None in
+        NAPs cached before it was kept.
     """
 
     group_names: list[str]
     group_sizes: list[int]
     normalized: np.ndarray
     dropped_groups: list[str] = field(default_factory=list)
+    members: dict[str, np.ndarray] | None = None
 
     @property
     def n_groups(self) -> int:
