@@ -19,7 +19,7 @@ import numpy as np
 from ..distances import METRICS
 from ..io.demo import demo_names
 from ..params import Interval, Name, Options, Reference, param
-from ..placement import available_methods, compute_layout
+from ..placement import available_methods, compute_layout, seed_note
 from ..profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES, make_groups
 from ..profiles.interpolate import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
 from ..profiles.nap import NAP, PROFILES, NapAccumulator
@@ -94,7 +94,7 @@ class MapParams:
         label="data",
         missing="Choose data",
         help="data: an .npz (x, y, optional groups, label_names), a .zip of class-named image "
-        "folders, or demo:digits",
+        f"folders, or {' / '.join(demo_names('data'))}",
         cli_required=True,
     )
     layer: str = param(
@@ -135,7 +135,7 @@ class MapParams:
         Interval(int, 0, MAX_SEED),
         0,
         label="seed",
-        help="random seed: the same seed gives the same groups and layout",
+        help=f"random seed: the same seed gives the same groups and layout; {seed_note()}",
     )
     profile: str = param(
         Options(PROFILES, "profile"),

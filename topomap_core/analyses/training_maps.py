@@ -72,7 +72,8 @@ class TrainingRequest(MapParams):
         label="base model",
         default=None,
         optional=True,
-        help="the architecture a .weights.h5 series fills (.keras)",
+        help="the architecture a .weights.h5 series fills: a .keras file, or "
+        f"{' / '.join(demo_names('model'))}",
     )
 
 
