@@ -141,6 +141,7 @@ class Views:
     scatter: go.Figure
     selected_map: go.Figure
     metrics: html.Table | html.P
+    notes: list = ()
 
 
 def build_views(
@@ -160,6 +161,7 @@ def build_views(
             scatter=figures.scatter_figure(result, group, neuron),
             selected_map=figures.selected_map_figure(result, group, neuron),
             metrics=maps_layout.metrics_table(figures.metrics_rows(result)),
+            notes=maps_layout.notes_block(result.notes()),
         )
     except Exception as exc:  # a message in the page rather than a failed callback
         return _placeholders(f"Could not draw the maps: {readable_error(exc)}")
@@ -235,11 +237,19 @@ def register(app: Dash, data_dir: Path) -> None:
     @app.callback(
         *[Output(graph, "figure") for graph in graphs],
         Output(ID.METRICS_TABLE, "children"),
+        Output(ID.MAPS_NOTES, "children"),
         *[Input(cid, "data") for cid in (ID.RESULT_STORE, ID.SELECTED_GROUP, ID.MARKED_NEURON)],
     )
     def on_views(result_data: dict | None, group: str | None, neuron: int | None):
         views = build_views(data_dir, result_data, group, neuron)
-        return views.maps, views.dendrogram, views.scatter, views.selected_map, views.metrics
+        return (
+            views.maps,
+            views.dendrogram,
+            views.scatter,
+            views.selected_map,
+            views.metrics,
+            list(views.notes),
+        )
 
     register_click(
         app,

@@ -52,6 +52,7 @@ class ID(StrEnum):
     SCATTER_GRAPH = "scatter-graph"
     SELECTED_MAP_GRAPH = "selected-map-graph"
     METRICS_TABLE = "metrics-table"
+    MAPS_NOTES = "maps-notes"
 
     # Share and export
     SHARE_LINK = "share-link"

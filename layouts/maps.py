@@ -31,6 +31,11 @@ def metrics_table(rows: list[tuple[str, str, str]]) -> html.Table | html.P:
     return html.Table(html.Tbody(body), className="metrics")
 
 
+def notes_block(notes: list[tuple[str, str]]) -> list[html.P]:
+    """The result's notes, warnings in warning colour (flat maps, small groups ...)."""
+    return [html.P(text, className=f"msg-{level}") for level, text in notes]
+
+
 def _card(title: str, help_text: str, *children, class_name: str = "") -> html.Section:
     return html.Section(
         [html.H2(title), html.P(help_text, className="help"), *children],
@@ -44,6 +49,7 @@ def build(store=None) -> html.Main:
         "Topographic maps",
         "One map per group, in dendrogram order: similar groups sit next to each other. "
         "Red = more active than average for that group, blue = less. Click a map to select it.",
+        html.Div(id=ID.MAPS_NOTES, className="map-notes", role="status"),
         dcc.Loading(
             [
                 dcc.Graph(

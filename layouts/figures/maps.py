@@ -124,6 +124,12 @@ def _axis_ids(fig: go.Figure, k: int, cols: int) -> tuple[str, str]:
     return sub.yaxis.anchor, sub.xaxis.anchor
 
 
+def _sized(result: MapResult, name: str) -> str:
+    """``"3 (n=54)"``: a group's name with the number of examples its map averages."""
+    sizes = dict(zip(result.nap.group_names, result.nap.group_sizes, strict=True))
+    return f"{name} (n={sizes[name]})" if name in sizes else name
+
+
 def maps_figure(
     result: MapResult,
     selected: str | None = None,
@@ -149,6 +155,7 @@ def maps_figure(
         group's index); ring markers follow, with the group index as ``customdata``.
     """
     names = list(result.order.names)
+    titles = [_sized(result, name) for name in names]
     n = len(names)
     rows, cols = grid_shape(n, columns)
     res = result.maps.shape[-1]
@@ -156,7 +163,7 @@ def maps_figure(
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=names,
+        subplot_titles=titles,
         horizontal_spacing=min(0.04, 0.3 / cols),
         vertical_spacing=min(0.08, 0.5 / rows),
     )
@@ -170,7 +177,7 @@ def maps_figure(
                 y=axis,
                 coloraxis="coloraxis",
                 name=name,
-                hovertemplate=f"{escape(name)}: %{{z:.3g}}<extra></extra>",
+                hovertemplate=f"{escape(titles[k])}: %{{z:.3g}}<extra></extra>",
                 hoverongaps=False,
             ),
             row=r + 1,
@@ -199,9 +206,9 @@ def maps_figure(
     for k, annotation in enumerate(fig.layout.annotations[:n]):
         annotation.font = {"size": 12, "color": ACCENT if k == sel else TEXT}
         if k == sel:
-            annotation.text = f"<b>{escape(names[k])}</b>"
+            annotation.text = f"<b>{escape(titles[k])}</b>"
         else:
-            annotation.text = escape(names[k])
+            annotation.text = escape(titles[k])
     if sel is not None:
         xref, yref = _axis_ids(fig, sel, cols)
         fig.add_shape(
@@ -271,12 +278,21 @@ def dendrogram_figure(result: MapResult, selected: str | None = None) -> go.Figu
 def scatter_figure(
     result: MapResult, selected: str | None = None, marked: int | None = None
 ) -> go.Figure:
-    """The layout's neurons coloured by the selected group's values (hover: "neuron i: v")."""
+    """The layout's neurons coloured by the selected group's values (hover: "neuron i: v").
+
+    Dead neurons (zero for every group) are drawn as crosses and say so in their hover.
+    """
     g = group_index(result, selected)
     name = result.order.names[g]
     values = np.asarray(result.values[g], dtype=np.float64)
     n = len(result.layout)
-    text = [f"neuron {i}: {v:.4g}" for i, v in enumerate(values)]
+    dead = np.zeros(n, dtype=bool)
+    dead[result.nap.dead_neurons] = True
+    sized = escape(_sized(result, name))
+    text = [
+        f"neuron {i}: {v:.4g}" + (" (dead: zero for every group)" if d else "")
+        for i, (v, d) in enumerate(zip(values, dead, strict=True))
+    ]
     fig = go.Figure(
         go.Scatter(
             x=result.layout[:, 0],
@@ -286,6 +302,7 @@ def scatter_figure(
                 "color": values,
                 "coloraxis": "coloraxis",
                 "size": 9 if n <= 300 else 6 if n <= 3000 else 3,
+                "symbol": np.where(dead, "x", "circle").tolist() if dead.any() else "circle",
                 # Outlines would turn thousands of neurons into a grey blot.
                 "line": {"width": 0.5 if n <= 3000 else 0, "color": "#52606d"},
             },
@@ -298,7 +315,7 @@ def scatter_figure(
     neuron = _marked(result, marked)
     if neuron is not None:
         _add_ring(fig, result, neuron, f"neuron {neuron}: {values[neuron]:.4g}")
-    return _large_square(fig, result, f"Neurons coloured by <b>{escape(name)}</b>")
+    return _large_square(fig, result, f"Neurons coloured by <b>{sized}</b>")
 
 
 def _dot_alpha(n: int) -> float:
@@ -322,7 +339,7 @@ def selected_map_figure(
             x=axis,
             y=axis,
             coloraxis="coloraxis",
-            hovertemplate="value %{z:.3g}<extra></extra>",
+            hovertemplate=f"{escape(_sized(result, name))}: %{{z:.3g}}<extra></extra>",
             hoverongaps=False,
         )
     )
@@ -340,7 +357,7 @@ def selected_map_figure(
     neuron = _marked(result, marked)
     if neuron is not None:
         _add_ring(fig, result, neuron, f"neuron {neuron}")
-    return _large_square(fig, result, f"Map of <b>{escape(name)}</b>")
+    return _large_square(fig, result, f"Map of <b>{escape(_sized(result, name))}</b>")
 
 
 def _add_ring(fig: go.Figure, result: MapResult, neuron: int, hover: str) -> None:

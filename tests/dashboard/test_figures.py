@@ -48,8 +48,8 @@ def test_maps_figure_has_one_heatmap_per_group_with_shared_colour_axis(result):
     assert fig.layout.coloraxis.cmin == pytest.approx(-result.vmax)
     assert fig.layout.coloraxis.cmax == pytest.approx(result.vmax)
     assert [c[0] for c in fig.layout.coloraxis.colorscale] == [0.0, 0.5, 1.0]
-    # Titles are the group names; every map keeps NaN (transparent) outside the hull.
-    assert [a.text for a in fig.layout.annotations[: len(names)]] == names
+    # Titles are the group names with their sizes; maps keep NaN (transparent) outside the hull.
+    assert [a.text for a in fig.layout.annotations[: len(names)]] == [f"{n} (n=30)" for n in names]
     for k, trace in enumerate(heatmaps):
         z = np.asarray(trace.z, dtype=float)
         assert z.shape == result.maps[k].shape
@@ -75,8 +75,8 @@ def test_selected_group_is_highlighted(result):
     chosen = names[3]
     fig = figures.maps_figure(result, selected=chosen)
     titles = [a.text for a in fig.layout.annotations[: len(names)]]
-    assert titles[3] == f"<b>{chosen}</b>"
-    assert titles[:3] + titles[4:] == names[:3] + names[4:]
+    assert titles[3] == f"<b>{chosen} (n=30)</b>"
+    assert titles[:3] + titles[4:] == [f"{n} (n=30)" for n in names[:3] + names[4:]]
     assert len(fig.layout.shapes) == 1
     assert fig.layout.shapes[0].xref == "x4 domain"
 
@@ -198,3 +198,26 @@ def test_thousands_of_neurons_leave_the_large_map_visible():
     """The dots over the selected map fade as the layer grows (16384 dots cover the disc)."""
     alphas = [figures._dot_alpha(n) for n in (128, 1000, 4000, 16384)]
     assert alphas[0] == alphas[1] == 0.28 and alphas[1] > alphas[2] > alphas[3] >= 0.02
+
+
+def test_group_sizes_in_titles_and_hovers_and_dead_neurons_marked(result):
+    """Issue 12 items 25 and 29: every map's title and hover says how many examples it
+    averages; dead neurons (9 of 128 in the demo MLP's dense layer) are crosses in the
+    scatter and say so in their hover, and the page gets a note counting them."""
+    sizes = dict(zip(result.nap.group_names, result.nap.group_sizes, strict=True))
+    name = result.order.names[0]
+    fig = figures.maps_figure(result)
+    assert fig.data[0].hovertemplate.startswith(f"{name} (n={sizes[name]}): ")
+    large = figures.selected_map_figure(result, name)
+    assert f"(n={sizes[name]})" in large.layout.title.text
+    assert large.data[0].hovertemplate.startswith(f"{name} (n={sizes[name]}): ")
+    scatter = figures.scatter_figure(result, name)
+    assert f"(n={sizes[name]})" in scatter.layout.title.text
+    dead = result.nap.dead_neurons
+    assert len(dead) > 0
+    symbols = np.asarray(scatter.data[0].marker.symbol)
+    np.testing.assert_array_equal(np.flatnonzero(symbols == "x"), dead)
+    assert "dead" in scatter.data[0].text[dead[0]]
+    assert any(
+        f"{len(dead)} of {result.nap.n_neurons} neurons are dead" in t for _, t in result.notes()
+    )

@@ -307,7 +307,9 @@ def test_views_select_and_mark(computed):
     names = result.order.names
     shown = maps.build_views(folder, stored, names[2], 7)
     assert len([t for t in shown.maps.data if t.type == "heatmap"]) == len(names)
-    assert "<b>" + names[2] + "</b>" in shown.scatter.layout.title.text
+    assert f"<b>{names[2]} (n=" in shown.scatter.layout.title.text
+    # The result's notes are shown above the maps (dead neurons of the demo's dense layer).
+    assert [p.className for p in shown.notes] == [f"msg-{lvl}" for lvl, _ in result.notes()]
     assert maps.select_group({"points": [{"curveNumber": 5}]}, folder, stored) == names[5]
     click = {"points": [{"customdata": 7}]}
     assert maps.mark_neuron(click, None, folder, stored) == 7
