@@ -7,7 +7,7 @@ plain (tested directly); :func:`register` wraps them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from topomap_core.analyses.view import MapResult, ViewRequest
 from topomap_core.jobs.registry import get_job
 from topomap_core.jobs.results import cached
 from topomap_core.jobs.runner import run
+from topomap_core.params import short
 from topomap_core.store import Store
 
 from .common import (
@@ -142,6 +143,7 @@ class Views:
     selected_map: go.Figure
     metrics: html.Table | html.P
     notes: list = ()
+    config: dict = field(default_factory=lambda: maps_layout.graph_config(False))
 
 
 def build_views(
@@ -152,7 +154,17 @@ def build_views(
     if result is None:
         gone = "The stored result is gone: press Run again."
         return _placeholders(maps_layout.NO_RESULT if not result_data else gone)
+    notes = result.notes()
     if group not in result.order.names:
+        if group is not None:  # a link's group= (or an earlier selection) these maps lack
+            notes.insert(
+                0,
+                (
+                    "warning",
+                    f"No group {short(group)!r} in these maps (groups: "
+                    f"{', '.join(result.order.names)}); showing {result.order.names[0]!r}.",
+                ),
+            )
         group = result.order.names[0]
     try:
         return Views(
@@ -161,7 +173,8 @@ def build_views(
             scatter=figures.scatter_figure(result, group, neuron),
             selected_map=figures.selected_map_figure(result, group, neuron),
             metrics=maps_layout.metrics_table(figures.metrics_rows(result)),
-            notes=maps_layout.notes_block(result.notes()),
+            notes=maps_layout.notes_block(notes),
+            config=maps_layout.graph_config(True),
         )
     except Exception as exc:  # a message in the page rather than a failed callback
         return _placeholders(f"Could not draw the maps: {readable_error(exc)}")
@@ -238,6 +251,7 @@ def register(app: Dash, data_dir: Path) -> None:
         *[Output(graph, "figure") for graph in graphs],
         Output(ID.METRICS_TABLE, "children"),
         Output(ID.MAPS_NOTES, "children"),
+        *[Output(graph, "config") for graph in (ID.SCATTER_GRAPH, ID.SELECTED_MAP_GRAPH)],
         *[Input(cid, "data") for cid in (ID.RESULT_STORE, ID.SELECTED_GROUP, ID.MARKED_NEURON)],
     )
     def on_views(result_data: dict | None, group: str | None, neuron: int | None):
@@ -249,6 +263,8 @@ def register(app: Dash, data_dir: Path) -> None:
             views.selected_map,
             views.metrics,
             list(views.notes),
+            views.config,
+            views.config,
         )
 
     register_click(

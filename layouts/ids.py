@@ -44,6 +44,9 @@ class ID(StrEnum):
     SELECTED_GROUP = "selected-group"
     MARKED_NEURON = "marked-neuron"
     URL_WARNINGS = "url-warnings"
+    URL_NOTICE = "url-notice"
+    URL_NOTICE_TEXT = "url-notice-text"
+    URL_NOTICE_CLOSE = "url-notice-close"
     LINK_LAYER = "link-layer"
 
     # Views

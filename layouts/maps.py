@@ -17,6 +17,11 @@ _GRAPH_CONFIG = {
 _STATIC_CONFIG = {**_GRAPH_CONFIG, "displayModeBar": False}
 
 
+def graph_config(active: bool) -> dict:
+    """A panel's config: the toolbar (zoom, PNG) only when it shows a result."""
+    return dict(_GRAPH_CONFIG if active else _STATIC_CONFIG)
+
+
 def metrics_table(rows: list[tuple[str, str, str]]) -> html.Table | html.P:
     """A compact table of (section, label, value) rows; sections become header rows."""
     if not rows:
@@ -77,7 +82,7 @@ def build(store=None) -> html.Main:
         dcc.Graph(
             id=ID.SELECTED_MAP_GRAPH,
             figure=empty_figure("", height=420),
-            config=_GRAPH_CONFIG,
+            config=graph_config(False),
         ),
     )
     scatter = _card(
@@ -87,7 +92,7 @@ def build(store=None) -> html.Main:
         dcc.Graph(
             id=ID.SCATTER_GRAPH,
             figure=empty_figure("", height=420),
-            config=_GRAPH_CONFIG,
+            config=graph_config(False),
         ),
     )
     metrics = _card(

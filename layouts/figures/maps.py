@@ -383,7 +383,9 @@ def _large_square(fig: go.Figure, result: MapResult, title: str) -> go.Figure:
         fig,
         height=420,
         coloraxis=_coloraxis(result.vmax),
-        title={"text": title, "font": {"size": 13}},
+        # Title on the left and the toolbar upright on the right: it covered centred titles.
+        title={"text": title, "font": {"size": 13}, "x": 0.02, "xanchor": "left"},
+        modebar={"orientation": "v"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         clickmode="event",
         hovermode="closest",

@@ -412,3 +412,18 @@ def test_a_bad_training_job_gives_an_error_line_from_the_worker():
     assert worker.run_job(job, out) == 1
     outcome = worker.parse_line(out.getvalue().splitlines()[-1])
     assert outcome["topomap"] and "nknown checkpoints '../x'" in outcome["error"]
+
+
+def test_state_box_and_slider_show_one_number():
+    """Issue 12 item 21: the box follows the slider; a typed state (Enter) moves the slider,
+    clamped to the series; an emptied box shows the slider's state again."""
+    from dash import no_update
+
+    from callbacks.training import sync_state
+
+    assert sync_state(False, 12, 3, 78, False) == (no_update, 12, 78, False)
+    assert sync_state(True, 12, 40, 78, False) == (40, 40, 78, False)
+    assert sync_state(True, 12, 500, 78, False) == (78, 78, 78, False)
+    assert sync_state(True, 12, -4, 78, False) == (0, 0, 78, False)
+    assert sync_state(True, 12, None, 78, False) == (no_update, 12, 78, False)
+    assert sync_state(False, 0, 0, 0, True) == (no_update, 0, 0, True)
