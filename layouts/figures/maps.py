@@ -8,8 +8,6 @@ markers land on the right pixel.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -20,9 +18,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from topomap_core.analyses.view import MapResult
-from topomap_core.profiles.interpolate import BWR_STOPS
+from topomap_core.profiles.interpolate import BWR_STOPS, to_rgb
 from topomap_core.profiles.ordering import dendrogram_segments
-from topomap_core.profiles.render import render_single_map
 
 #: The maps' diverging blue-white-red scale, from the library's stops.
 COLORSCALE: list[list[Any]] = [[pos, f"rgb({r},{g},{b})"] for pos, (r, g, b) in BWR_STOPS]
@@ -446,10 +443,45 @@ def metrics_rows(result: MapResult) -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------------- SVG export
 
 
-def _png_data_uri(map2d: np.ndarray, vmax: float, size: int) -> str:
-    buf = io.BytesIO()
-    render_single_map(map2d, vmax, size=size).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+#: Colour levels of a vector map: 64 steps of ``bwr`` (about 1.5 % of the range each).
+SVG_LEVELS = 64
+
+
+def vector_map(map2d: np.ndarray, vmax: float, x: float, y: float, size: float) -> list[str]:
+    """One map as SVG paths: its pixels, quantised to :data:`SVG_LEVELS` colours, merged into
+    runs along each row, one ``<path>`` of rectangles per colour (nothing outside the hull).
+
+    Real vectors, not an embedded image: they scale, and an editor can recolour them.
+    """
+    z = np.asarray(map2d, dtype=np.float64)[::-1]  # row 0 is y = 0: SVG's y grows down
+    rows, cols = z.shape
+    px, py = size / cols, size / rows
+    top = SVG_LEVELS - 1
+    finite = np.isfinite(z)
+    level = np.full(z.shape, -1, dtype=np.int64)
+    level[finite] = np.clip(np.rint((z[finite] / vmax + 1) / 2 * top), 0, top).astype(np.int64)
+    paths: dict[int, list[str]] = {}
+    for r in range(rows):
+        row = level[r]
+        starts = np.flatnonzero(np.diff(row, prepend=-2) != 0)
+        ends = np.append(starts[1:], cols)
+        for s, e in zip(starts, ends, strict=True):
+            if row[s] >= 0:
+                paths.setdefault(int(row[s]), []).append(
+                    f"M{x + s * px:.2f} {y + r * py:.2f}h{(e - s) * px:.2f}v{py:.2f}"
+                    f"h{-(e - s) * px:.2f}z"
+                )
+    values = (np.arange(SVG_LEVELS) / top * 2 - 1) * vmax
+    colours = to_rgb(values, vmax)
+    out = []
+    for lv, parts in sorted(paths.items()):
+        r, g, b = (int(c) for c in colours[lv])
+        # A hairline stroke of the same colour closes the seams renderers leave between rects.
+        out.append(
+            f'<path fill="rgb({r},{g},{b})" stroke="rgb({r},{g},{b})" stroke-width="0.3" '
+            f'd="{"".join(parts)}"/>'
+        )
+    return out
 
 
 def _tick(value: float) -> str:
@@ -459,7 +491,7 @@ def _tick(value: float) -> str:
 def maps_svg(
     result: MapResult, title: str | None = None, columns: int | None = None, tile: int = 200
 ) -> str:
-    """An SVG document of the map grid: maps as embedded PNG images, text and colour bar as vectors.
+    """An SVG document of the map grid, all vectors: maps (:func:`vector_map`), text, colour bar.
 
     Parameters
     ----------
@@ -469,12 +501,13 @@ def maps_svg(
     columns : int, optional
         Maps per row (default ``ceil(sqrt(n_groups))``).
     tile : int, default=200
-        Side of one map in px (the embedded images are rendered at this size).
+        Side of one map in px.
 
     Returns
     -------
     str
-        A standalone SVG 1.1 document with one ``<image>`` per group, in dendrogram order.
+        A standalone SVG 1.1 document with one ``<g class="map">`` per group, in dendrogram
+        order.
     """
     names = list(result.order.names)
     rows, cols = grid_shape(len(names), columns)
@@ -509,15 +542,13 @@ def maps_svg(
         r, c = divmod(k, cols)
         x = pad + c * (tile + pad)
         y = grid_top + r * (cell_h + pad)
-        uri = _png_data_uri(result.maps[k], result.vmax, tile)
         parts.append(
             f'<text x="{x + tile / 2:g}" y="{y + 15}" text-anchor="middle" {font} '
             f'font-size="14" fill="{TEXT}">{escape(name)}</text>'
         )
-        parts.append(
-            f'<image x="{x}" y="{y + label_h}" width="{tile}" height="{tile}" '
-            f"href={quoteattr(uri)} xlink:href={quoteattr(uri)}/>"
-        )
+        parts.append(f'<g class="map" data-group={quoteattr(name)}>')
+        parts.extend(vector_map(result.maps[k], result.vmax, x, y + label_h, tile))
+        parts.append("</g>")
     bar_x0, bar_x1 = pad, width - pad
     parts.append(
         f'<rect x="{bar_x0}" y="{bar_y}" width="{bar_x1 - bar_x0}" height="{bar_h}" '

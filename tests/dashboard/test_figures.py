@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -163,13 +164,22 @@ def test_metrics_rows_show_quality_timings_and_sizes(result):
     assert all(isinstance(v, str) for _, _, v in rows)
 
 
-def test_svg_export_parses_and_has_one_image_per_group(result):
+def test_svg_export_is_vectors_with_one_group_of_paths_per_map(result):
+    """Issue 12 item 27: the maps were PNG images wrapped in SVG; now rectangles of the
+    quantised colours, whose area matches the map's (the hull, not the square)."""
     text = figures.maps_svg(result, title="dense <PCA> & co")
     root = ET.fromstring(text.encode("utf-8"))
     assert root.tag == SVG + "svg"
-    images = root.findall(SVG + "image")
-    assert len(images) == len(result.order.names)
-    assert all(img.get("href", "").startswith("data:image/png;base64,") for img in images)
+    assert root.findall(f".//{SVG}image") == []
+    groups = [g for g in root.iter(SVG + "g") if g.get("class") == "map"]
+    assert [g.get("data-group") for g in groups] == result.order.names
+    first = groups[0].findall(SVG + "path")
+    assert 1 < len(first) <= figures.SVG_LEVELS
+    # Every pixel inside the hull is one rectangle's worth of "h" runs: count covered pixels.
+    res = result.maps.shape[-1]
+    cell = 200 / res
+    widths = [float(w) for p in first for w in re.findall(r"h(\d+\.\d+)", p.get("d"))]
+    assert round(sum(widths) / cell) == int(np.isfinite(result.maps[0]).sum())
     texts = [t.text for t in root.iter(SVG + "text")]
     assert "dense <PCA> & co" in texts  # escaped in the file, intact once parsed
     assert set(result.order.names) <= set(texts)

@@ -353,13 +353,16 @@ def test_exports(computed):
     folder, result = computed
     stored, _ = cached_result(FAST, folder)
     png = export.download(ID.EXPORT_PNG, folder, stored)
-    assert png["filename"] == "topomaps_dense_PCA.png" and png["base64"] is True
+    # Issue 12 item 27: model, data, grouping and a short content id in every name.
+    stem = f"topomaps_digits-mlp_digits_dense_label_PCA_{stored['key'][:8]}"
+    assert png["filename"] == stem + ".png" and png["base64"] is True
     assert base64.b64decode(png["content"]).startswith(b"\x89PNG\r\n\x1a\n")
     svg = export.download(ID.EXPORT_SVG, folder, stored)
-    assert svg["filename"] == "topomaps_dense_PCA.svg"
-    assert svg["content"].count("<image ") == len(result.order.names)
+    assert svg["filename"] == stem + ".svg"
+    assert "<image" not in svg["content"]  # vectors, not a PNG wrapped in SVG
+    assert svg["content"].count('<g class="map"') == len(result.order.names)
     layout = export.download(ID.EXPORT_LAYOUT_CSV, folder, stored)
-    assert layout["filename"] == "topomaps_dense_PCA_layout.csv"
+    assert layout["filename"] == stem + "_layout.csv"
     assert layout["content"].splitlines()[0] == "neuron,x,y"
     assert len(layout["content"].splitlines()) == 1 + 128
     nap = export.download(ID.EXPORT_NAP_CSV, folder, stored)
@@ -374,9 +377,13 @@ def test_exports(computed):
 
 def test_file_names_are_safe(computed):
     _, result = computed
-    nested = dataclasses.replace(result.request, layer="backbone/conv 2")
-    stem = export.file_stem(dataclasses.replace(result, request=nested))
-    assert stem == "topomaps_backbone_conv_2_PCA"
+    nested = dataclasses.replace(
+        result.request, layer="backbone/conv 2", groups="label+correctness", random_groups=2
+    )
+    stem = export.file_stem(
+        dataclasses.replace(result, request=nested), "ab12cd34ef", "my model.keras"
+    )
+    assert stem == "topomaps_my_model_digits_backbone_conv_2_label_correctness_2random_PCA_ab12cd34"
 
 
 # --------------------------------------------------------------------------------- url
