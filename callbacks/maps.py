@@ -239,9 +239,16 @@ def register(app: Dash, data_dir: Path) -> None:
         Input(ID.MODEL_SELECT, "value"),
         Input(ID.DATA_SELECT, "value"),
         Input(ID.GROUPS_SELECT, "value"),
+        Input(ID.TABS, "value"),
         prevent_initial_call=True,
     )
-    def on_data_selected(model_ref: str | None, data_ref: str | None, groups: str | None):
+    def on_data_selected(
+        model_ref: str | None, data_ref: str | None, groups: str | None, tab: str | None
+    ):
+        if tab == "compare":
+            raise PreventUpdate  # the Compare tab checks the data against its models A and B
+        if tab not in (None, "maps"):
+            return None  # this model is not what the open tab uses
         text, ok = check_data(model_ref, data_ref, groups, data_dir)
         return message(text, ok)
 

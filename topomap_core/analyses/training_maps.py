@@ -141,7 +141,7 @@ class TrainingResult:
         if self.request.checkpoints == DEMO_CHECKPOINTS:
             title = f"state {i}: batch {ckpt.step} of {self.checkpoints[-1].step}"
         else:
-            title = f"state {i} of 0-{self.n_states - 1}: {ckpt.name}"
+            title = f"state {i}: {ckpt.name}"
         acc = self.accuracy[i] if i < len(self.accuracy) else None
         return title if acc is None else f"{title} - accuracy {100 * acc:.1f}%"
 
