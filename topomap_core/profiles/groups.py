@@ -26,9 +26,9 @@ DEFAULT_MIN_GROUP_SIZE = 20
 
 def min_group_size() -> int:
     """Smallest group shown without a warning (``TOPOMAPS_MIN_GROUP_SIZE``, default 20)."""
-    from .. import config
+    from ..config import int_setting
 
-    return config.int_setting("TOPOMAPS_MIN_GROUP_SIZE", DEFAULT_MIN_GROUP_SIZE, 1)
+    return int_setting("TOPOMAPS_MIN_GROUP_SIZE", DEFAULT_MIN_GROUP_SIZE, 1)
 
 
 @dataclass
