@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dash import Dash, Input, Output, Patch, State, html
+from dash import Dash, Input, Output, Patch, State, ctx, html
 from dash.exceptions import PreventUpdate
 
 from layouts.controls import layer_options
@@ -44,11 +44,11 @@ def readable_error(exc: BaseException) -> str:
     return f"Something went wrong ({type(exc).__name__}: {one_line(exc)})"
 
 
-def message(text: str | None, ok: bool = True) -> html.Span | None:
-    """A one-line message under a control, styled as information or as a problem."""
+def message(text: str | None, ok: bool = True, warning: bool = False) -> html.Span | None:
+    """A one-line message under a control, styled as information, a warning or a problem."""
     if not text:
         return None
-    return html.Span(text, className="msg-ok" if ok else "msg-error")
+    return html.Span(text, className="msg-warning" if warning else "msg-ok" if ok else "msg-error")
 
 
 def hide_stored_name(text: str, content: bytes, filename: str) -> str:
@@ -125,7 +125,8 @@ def default_layer(layers: list[dict[str, Any]], current: str | None = None) -> s
     """The layer to select: ``current`` if the model has it, else a hidden Dense/Conv layer.
 
     Among the layers before the output that have at least 3 neurons, Dense and convolution
-    layers are preferred, and of those the middle one (``dense`` for the MLP demo).
+    layers are preferred, and of those the last one: the deepest hidden representation
+    (``dense`` for the MLP demo, ``conv2`` for a conv1 -> conv2 -> output network).
     """
     names = [layer["name"] for layer in layers]
     if current in names:
@@ -139,7 +140,7 @@ def default_layer(layers: list[dict[str, Any]], current: str | None = None) -> s
         return layers[0]["name"]  # nothing can be mapped; the run will say why
     preferred = [layer for layer in usable if "Dense" in layer["class"] or "Conv" in layer["class"]]
     pool = preferred or usable
-    return pool[len(pool) // 2]["name"]
+    return pool[-1]["name"]
 
 
 @dataclass
@@ -150,6 +151,7 @@ class LayerChoice:
     value: str | None = None
     message: str = ""
     ok: bool = True
+    warning: bool = False  # shown, but not as success (e.g. the link's layer is not there)
 
 
 def list_layers(
@@ -173,9 +175,23 @@ def list_layers(
     value = default_layer(layers, current)
     name = store.display_name(ref)
     text = f"{name}: {len(layers)} layers."
-    if current and value != current and current != default:
+    missing = bool(current and value != current and current != default)
+    if missing:
         text += f" Layer {current!r} is not in this model; showing {value!r}."
-    return LayerChoice(options=layer_options(layers), value=value, message=text)
+    return LayerChoice(layer_options(layers), value, text, warning=missing)
+
+
+#: What a model's message says while its layers are read.
+READING_LAYERS = "Reading the model's layers…"
+
+
+def wanted_layer(triggered: Any, sources: Sequence[str], linked: Any, current: Any) -> Any:
+    """The layer to keep when a layer list is rebuilt: the link's, else the one shown, except
+    when another model was chosen (an upload, the dropdown): then its own default, since a
+    Keras model's first Dense layer is also called ``dense`` and was kept, an odd choice."""
+    if linked:
+        return linked
+    return None if triggered in sources else current
 
 
 def register_layer_list(
@@ -216,11 +232,22 @@ def register_layer_list(
         *values, current, link = args
         if tab is not None and values.pop() != tab:
             raise PreventUpdate  # the layer list waits until its tab is opened
-        extra, choice = choose(*values, (link or {}).get(link_key) or current)
+        wanted = wanted_layer(ctx.triggered_id, sources, (link or {}).get(link_key), current)
+        extra, choice = choose(*values, wanted)
         done = Patch()
         done[link_key] = None
-        shown = [message(choice.message, choice.ok)] if message_id else []
+        shown = [message(choice.message, choice.ok, choice.warning)] if message_id else []
         return *extra, choice.options, choice.value, *shown, done
+
+    if message_id:
+        # At once, in the browser: the old model's message must not stay while the new one is
+        # described (a job process, seconds for a large model).
+        app.clientside_callback(
+            f"function() {{ return {READING_LAYERS!r}; }}",
+            Output(message_id, "children", allow_duplicate=True),
+            *[Input(cid, "value") for cid in sources],
+            prevent_initial_call=True,
+        )
 
 
 def register_click(

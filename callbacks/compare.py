@@ -10,14 +10,17 @@ runs the training job first.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
+import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output
+from dash import Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
 from layouts import compare as layout
@@ -27,7 +30,7 @@ from layouts.figures.maps import empty_figure
 from layouts.figures.training import compare_figure
 from layouts.ids import ID
 from layouts.page import TabPane
-from topomap_core.analyses.compare import CompareRequest
+from topomap_core.analyses.compare import CompareRequest, comparison_csv, render_comparison
 from topomap_core.errors import TopomapError
 from topomap_core.jobs.registry import get_job
 from topomap_core.jobs.results import cached
@@ -44,7 +47,7 @@ from .common import (
     register_layer_list,
 )
 from .jobs import NOT_COMPUTED, JobTab, register_job, timed
-from .maps import SHARED_INPUTS
+from .maps import SHARED_INPUTS, check_data
 from .training import INPUTS as TRAINING_INPUTS
 from .training import SERIES_LINKS, frame, training_request
 from .uploads import register_upload, upload_model
@@ -167,13 +170,17 @@ def compare_data(outcome, request, values: dict[str, Any]) -> dict[str, Any]:
         "b": b,
         "names": outcome.view["names"],
         "vmax": outcome.view["vmax"],
-        "text": f"A = state {a} ({labels[a]}), B = state {b} ({labels[b]}).",
+        "text": f"A = {labels[a]}; B = {labels[b]}.",
     }
 
 
 def compare_status(outcome, data: dict[str, Any]) -> str:
     if data["mode"] == "states":
-        return data["text"]
+        # The states' maps come from the training job: its run (when Compare started it) took
+        # this long; a stored one is said to be loaded, never given another's duration.
+        if outcome.computed:
+            return f"{timed(outcome)}: {data['text']}"
+        return f"Loaded the stored training maps. {data['text']}"
     if not outcome.computed:
         return "Loaded the stored comparison."
     n_groups, n_neurons = outcome.view.values_a.shape
@@ -199,34 +206,155 @@ JOB = JobTab(
 )  # fmt: skip
 
 
+@dataclasses.dataclass
+class Comparison:
+    """What the figure and the exports of a stored comparison are made of (either mode)."""
+
+    names: list[str]
+    maps_a: Any
+    maps_b: Any
+    diff_maps: Any
+    vmax: float
+    diff_vmax: float
+    values_a: Any
+    values_b: Any
+
+
+def stored_comparison(data_dir: str | Path, data: dict | None) -> Comparison | str | None:
+    """The comparison result-store ``data`` points to; a message when it is gone; None if no
+    result."""
+    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
+        return None
+    if data.get("mode") == "states":
+        frames = [frame(data_dir, data, data[side]) for side in ("a", "b")]
+        if None in frames:
+            return "The stored training maps are gone: run them again."
+        a, b = frames
+        diff = b["values"] - a["values"]
+        return Comparison(
+            list(data["names"]),
+            a["maps"],
+            b["maps"],
+            b["maps"] - a["maps"],
+            data["vmax"],
+            colour_limit(diff),
+            a["values"],
+            b["values"],
+        )
+    job = get_job("compare")
+    result = cached(job, job.validate(data["request"]), Store(data_dir))
+    if result is None:
+        return "The stored comparison is gone: press Compare again."
+    return Comparison(
+        list(result.group_names),
+        result.maps_a,
+        result.maps_b,
+        result.diff_maps,
+        result.vmax,
+        result.diff_vmax,
+        result.values_a,
+        result.values_b,
+    )
+
+
 def compare_view(data_dir: str | Path, data: dict | None) -> go.Figure:
     """The figure of result-store ``data``: A, B and B − A per group, or a placeholder."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return empty_figure(layout.NO_COMPARISON, height=420)
     try:
-        if data.get("mode") == "states":
-            frames = [frame(data_dir, data, data[side]) for side in ("a", "b")]
-            if None in frames:
-                return empty_figure("The stored training maps are gone: run them again.", 420)
-            a, b = frames
-            diff_vmax = colour_limit(b["values"] - a["values"])
-            return compare_figure(
-                data["names"], a["maps"], b["maps"], b["maps"] - a["maps"], data["vmax"], diff_vmax
-            )
-        job = get_job("compare")
-        result = cached(job, job.validate(data["request"]), Store(data_dir))
-        if result is None:
-            return empty_figure("The stored comparison is gone: press Compare again.", 420)
+        found = stored_comparison(data_dir, data)
+        if found is None:
+            return empty_figure(layout.NO_COMPARISON, height=420)
+        if isinstance(found, str):
+            return empty_figure(found, 420)
         return compare_figure(
-            result.group_names,
-            result.maps_a,
-            result.maps_b,
-            result.diff_maps,
-            result.vmax,
-            result.diff_vmax,
+            found.names,
+            found.maps_a,
+            found.maps_b,
+            found.diff_maps,
+            found.vmax,
+            found.diff_vmax,
         )
     except Exception as exc:  # a message in the page rather than a failed callback
         return empty_figure(f"Could not draw the comparison: {readable_error(exc)}", 420)
+
+
+def export_stem(data: dict, data_dir: str | Path) -> str:
+    """``topomaps_compare_<A>_vs_<B>_<data>_<layer>_<grouping>_<method>_<id>``."""
+    req = data["request"]
+    store = Store(data_dir)
+
+    def name(ref: str) -> str:
+        return re.sub(r"\.(keras|h5|npz|zip)$", "", store.display_name(ref).removeprefix("demo:"))
+
+    if data.get("mode") == "states":
+        sides = [f"{name(req['checkpoints'])}-state{data[s]}" for s in ("a", "b")]
+    else:
+        sides = [name(req["model_a"]), name(req["model_b"])]
+    parts = [
+        "topomaps_compare",
+        sides[0],
+        "vs",
+        sides[1],
+        name(req["data"]),
+        req["layer"],
+        req["groups"],
+        req["method"],
+        str(data.get("key") or "")[:8],
+    ]
+    text = "_".join(str(p) for p in parts)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:180]
+
+
+def compare_export(kind: str, data_dir: str | Path, data: dict | None) -> dict[str, Any]:
+    """The ``dcc.Download`` data of export ``kind`` (``C.EXPORT_PNG`` / ``C.EXPORT_CSV``), made
+    from the stored comparison, never recomputed.
+
+    Raises
+    ------
+    PreventUpdate
+        Nothing stored to export.
+    """
+    found = stored_comparison(data_dir, data)
+    if not isinstance(found, Comparison) or kind not in (C.EXPORT_PNG, C.EXPORT_CSV):
+        raise PreventUpdate
+    stem = export_stem(data, data_dir)
+    if kind == C.EXPORT_CSV:
+        text = comparison_csv(found.names, found.values_a, found.values_b)
+        return {"content": text, "filename": stem + ".csv", "type": "text/csv", "base64": False}
+    image = render_comparison(
+        found.names,
+        found.maps_a,
+        found.maps_b,
+        found.diff_maps,
+        found.vmax,
+        found.diff_vmax,
+    )
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    content = base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"content": content, "filename": stem + ".png", "type": "image/png", "base64": True}
+
+
+def data_check(
+    tab: str | None,
+    mode: str | None,
+    model_a: str | None,
+    model_b: str | None,
+    data_ref: str | None,
+    groups: str | None,
+    data_dir: str | Path,
+) -> tuple[str, bool]:
+    """The sidebar's data message on the Compare tab: the data against models A and B (the
+    Maps tab's model is not what is compared here); nothing to check for two states."""
+    if tab != "compare" or mode != "models":
+        return "", True
+    text, ok = check_data(model_a, data_ref, groups, data_dir)
+    if not ok:
+        return f"Model A: {text}", False
+    if model_b and model_b != model_a:
+        text_b, ok_b = check_data(model_b, data_ref, groups, data_dir)
+        if not ok_b:
+            return f"Model B: {text_b}", False
+    return text.replace("the model's input", "the models' input") if model_b else text, True
 
 
 def describe_pair(data: dict | None, data_dir: str | Path) -> str:
@@ -297,6 +425,39 @@ def register(app: Dash, data_dir: Path) -> None:
             return None
         text, ok = width_check(model_a, layer_a, model_b, layer_b, data_dir)
         return message(text, ok)
+
+    @app.callback(
+        Output(ID.DATA_MESSAGE, "children", allow_duplicate=True),
+        Input(ID.DATA_SELECT, "value"),
+        Input(ID.GROUPS_SELECT, "value"),
+        Input(ID.TABS, "value"),
+        *[Input(cid, "value") for cid in (C.MODE, C.MODEL_A, C.MODEL_B)],
+        prevent_initial_call=True,
+    )
+    def on_data(data_ref, groups, tab, mode, model_a, model_b):
+        if tab != "compare":
+            raise PreventUpdate  # the Maps tab checks against its own model
+        text, ok = data_check(tab, mode, model_a, model_b, data_ref, groups, data_dir)
+        return message(text, ok)
+
+    @app.callback(
+        Output(C.DOWNLOAD, "data"),
+        *[Input(bid, "n_clicks") for bid, _, _ in layout.COMPARE_EXPORTS],
+        State(C.RESULT, "data"),
+        prevent_initial_call=True,
+    )
+    def on_export(*args: Any) -> dict[str, Any]:
+        *clicks, data = args
+        if not any(clicks):
+            raise PreventUpdate
+        return compare_export(ctx.triggered_id, data_dir, data)
+
+    @app.callback(
+        *[Output(bid, "disabled") for bid, _, _ in layout.COMPARE_EXPORTS],
+        Input(C.RESULT, "data"),
+    )
+    def on_exportable(data: dict | None) -> list[bool]:
+        return [not data] * len(layout.COMPARE_EXPORTS)
 
     # A model dropped here becomes B (and is listed for A too).
     register_upload(app, data_dir, upload_model, C.UPLOAD, C.MODEL_B, C.MESSAGE, (C.MODEL_A,), True)

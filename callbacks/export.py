@@ -16,6 +16,7 @@ from layouts.ids import ID
 from layouts.share import EXPORTS
 from topomap_core.analyses.view import MapResult, layout_csv, nap_csv, summary_json
 from topomap_core.profiles.render import render_map_grid
+from topomap_core.store import Store
 
 from .maps import result_from_store
 
@@ -29,17 +30,47 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-def file_stem(result: MapResult) -> str:
-    """``topomaps_<layer>_<method>``, with anything but letters, digits, ``-._`` replaced."""
-    raw = f"topomaps_{result.request.layer}_{result.request.method}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)[:150]
+def _part(text: str, limit: int = 40) -> str:
+    """A file-name part: the name without a demo prefix or file suffix, only ``A-Za-z0-9-._``."""
+    text = re.sub(r"\.(keras|h5|npz|zip)$", "", str(text).removeprefix("demo:"))
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:limit] or "x"
+
+
+def file_stem(
+    result: MapResult, key: str = "", model: str | None = None, data: str | None = None
+) -> str:
+    """``topomaps_<model>_<data>_<layer>_<grouping>_<method>_<id>``: exports of different
+    models, data or groupings no longer share a name (only layer and method did).
+
+    Parameters
+    ----------
+    result : MapResult
+    key : str
+        The result's key; its first 8 characters tell apart runs that differ in anything else
+        (seed, examples per group, random groups).
+    model, data : str, optional
+        Display names (an upload's file name); default: the request's references.
+    """
+    req = result.request
+    grouping = req.groups + (f"+{req.random_groups}random" if req.random_groups else "")
+    parts = [
+        "topomaps",
+        _part(model or req.model),
+        _part(data or req.data),
+        _part(req.layer, 60),
+        _part(grouping),
+        _part(req.method),
+    ]
+    if key:
+        parts.append(_part(key, 8))
+    return "_".join(parts)[:180]
 
 
 def _title(result: MapResult) -> str:
     return f"{result.request.layer} - {result.request.method}"
 
 
-def export_file(kind: str, result: MapResult) -> dict[str, Any]:
+def export_file(kind: str, result: MapResult, stem: str | None = None) -> dict[str, Any]:
     """The ``dcc.Download`` data for export button ``kind`` (an ``ID.EXPORT_*`` value).
 
     Returns
@@ -50,7 +81,7 @@ def export_file(kind: str, result: MapResult) -> dict[str, Any]:
     if kind not in FORMATS:
         raise ValueError(f"unknown export {kind!r}; valid: {', '.join(FORMATS)}")
     suffix, mime = FORMATS[kind]
-    filename = file_stem(result) + suffix
+    filename = (stem or file_stem(result)) + suffix
     if kind == ID.EXPORT_PNG:
         image = render_map_grid(result.maps, result.order.names, result.vmax, title=_title(result))
         buf = io.BytesIO()
@@ -73,7 +104,14 @@ def download(kind: str | None, data_dir: str | Path, result_data: dict | None) -
     result = result_from_store(data_dir, result_data)
     if result is None or kind not in FORMATS:
         raise PreventUpdate
-    return export_file(kind, result)
+    store = Store(data_dir)
+    stem = file_stem(
+        result,
+        str(result_data.get("key") or ""),
+        store.display_name(result.request.model),
+        store.display_name(result.request.data),
+    )
+    return export_file(kind, result, stem)
 
 
 def register(app: Dash, data_dir: Path) -> None:

@@ -282,8 +282,8 @@ def register_job(app: Dash, spec: JobTab, data_dir: Path) -> None:
             raise PreventUpdate  # another tab's controls: nothing of this tab is read
         if rest.pop(0):
             raise PreventUpdate  # a run is going: it reports when it ends
-        warnings = rest.pop(0)
-        data, status = cached_job(spec, dict(zip(names, raw, strict=True)), data_dir, warnings)
+        rest.pop(0)  # the link's warnings: shown once above the tabs (url.link_notice)
+        data, status = cached_job(spec, dict(zip(names, raw, strict=True)), data_dir)
         if spec.keep_shown and same_result(data, rest.pop(0)):
             raise PreventUpdate  # e.g. back from another tab: keep what is shown as it is
         return data, status

@@ -7,7 +7,7 @@ plain (tested directly); :func:`register` wraps them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from topomap_core.analyses.view import MapResult, ViewRequest
 from topomap_core.jobs.registry import get_job
 from topomap_core.jobs.results import cached
 from topomap_core.jobs.runner import run
+from topomap_core.params import short
 from topomap_core.store import Store
 
 from .common import (
@@ -143,6 +144,8 @@ class Views:
     scatter: go.Figure
     selected_map: go.Figure
     metrics: html.Table | html.P
+    notes: list = ()
+    config: dict = field(default_factory=lambda: maps_layout.graph_config(False))
 
 
 def placeholder_text(status: Any) -> str:
@@ -170,7 +173,17 @@ def build_views(
     if result is None:
         gone = "The stored result is gone: press Run again."
         return _placeholders(placeholder_text(status) if not result_data else gone)
+    notes = result.notes()
     if group not in result.order.names:
+        if group is not None:  # a link's group= (or an earlier selection) these maps lack
+            notes.insert(
+                0,
+                (
+                    "warning",
+                    f"No group {short(group)!r} in these maps (groups: "
+                    f"{', '.join(result.order.names)}); showing {result.order.names[0]!r}.",
+                ),
+            )
         group = result.order.names[0]
     try:
         return Views(
@@ -179,6 +192,8 @@ def build_views(
             scatter=figures.scatter_figure(result, group, neuron),
             selected_map=figures.selected_map_figure(result, group, neuron),
             metrics=maps_layout.metrics_table(figures.metrics_rows(result)),
+            notes=maps_layout.notes_block(notes),
+            config=maps_layout.graph_config(True),
         )
     except Exception as exc:  # a message in the page rather than a failed callback
         return _placeholders(f"Could not draw the maps: {readable_error(exc)}")
@@ -243,9 +258,16 @@ def register(app: Dash, data_dir: Path) -> None:
         Input(ID.MODEL_SELECT, "value"),
         Input(ID.DATA_SELECT, "value"),
         Input(ID.GROUPS_SELECT, "value"),
+        Input(ID.TABS, "value"),
         prevent_initial_call=True,
     )
-    def on_data_selected(model_ref: str | None, data_ref: str | None, groups: str | None):
+    def on_data_selected(
+        model_ref: str | None, data_ref: str | None, groups: str | None, tab: str | None
+    ):
+        if tab == "compare":
+            raise PreventUpdate  # the Compare tab checks the data against its models A and B
+        if tab not in (None, "maps"):
+            return None  # this model is not what the open tab uses
         text, ok = check_data(model_ref, data_ref, groups, data_dir)
         return message(text, ok)
 
@@ -254,6 +276,8 @@ def register(app: Dash, data_dir: Path) -> None:
     @app.callback(
         *[Output(graph, "figure") for graph in graphs],
         Output(ID.METRICS_TABLE, "children"),
+        Output(ID.MAPS_NOTES, "children"),
+        *[Output(graph, "config") for graph in (ID.SCATTER_GRAPH, ID.SELECTED_MAP_GRAPH)],
         *[Input(cid, "data") for cid in (ID.RESULT_STORE, ID.SELECTED_GROUP, ID.MARKED_NEURON)],
         Input(ID.STATUS, "children"),
     )
@@ -261,7 +285,16 @@ def register(app: Dash, data_dir: Path) -> None:
         if ctx.triggered_id == ID.STATUS and result_data:
             raise PreventUpdate  # the maps shown stay; only an empty panel follows the status
         views = build_views(data_dir, result_data, group, neuron, status)
-        return views.maps, views.dendrogram, views.scatter, views.selected_map, views.metrics
+        return (
+            views.maps,
+            views.dendrogram,
+            views.scatter,
+            views.selected_map,
+            views.metrics,
+            list(views.notes),
+            views.config,
+            views.config,
+        )
 
     register_click(
         app,

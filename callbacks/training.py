@@ -99,9 +99,12 @@ def series_layers(
         text = (
             f"{name}: {n} states, {len(layers)} layers." if n else f"{name}: {len(layers)} layers."
         )
-    if current and value != current and current != layout.DEFAULTS["layer"]:
+    missing = bool(current and value != current and current != layout.DEFAULTS["layer"])
+    if missing:
         text += f" Layer {current!r} is not in this model; showing {value!r}."
-    return SeriesChoice(LayerChoice(layer_options(layers), value, text), needs_base)
+    return SeriesChoice(
+        LayerChoice(layer_options(layers), value, text, warning=missing), needs_base
+    )
 
 
 # ------------------------------------------------------------------------------------ job
@@ -259,6 +262,36 @@ def state_view(data_dir: str | Path, data: dict | None, state: Any) -> tuple[Pat
         tf.change_patch(data["steps"], data["change"], data["accuracy"], i),
         label,
     )
+
+
+def sync_state(
+    typed: bool, slider: Any, box: Any, top: Any, disabled: Any
+) -> tuple[Any, Any, int, bool]:
+    """Keep the slider and the state box on one number (0-based, as the link's ``state``).
+
+    Parameters
+    ----------
+    typed : bool
+        The box changed (Enter or leaving it): move the slider, which shows that state.
+    slider, box : Any
+        Their values (the box's as typed: may be None or out of range).
+    top : Any
+        The slider's maximum (the last state).
+    disabled : Any
+        The slider's: no result yet.
+
+    Returns
+    -------
+    slider value, box value, box maximum, box disabled
+    """
+    last = coerce_int(top) or 0
+    if not typed:
+        return no_update, slider, last, bool(disabled)
+    i = coerce_int(box)
+    if i is None:
+        return no_update, slider, last, bool(disabled)  # emptied: show the slider's again
+    i = min(max(i, 0), last)
+    return (i if i != coerce_int(slider) else no_update), i, last, bool(disabled)
 
 
 def linked_state(slider: Any, pending: dict | None, result: dict | None) -> Any:
@@ -455,6 +488,20 @@ def _register_view(app: Dash, data_dir: Path) -> None:
         return tf.clicked_state(click, n)
 
     register_click(app, (T.SLIDER, "value"), T.CHANGE_GRAPH, T.RESULT, clicked)
+
+    @app.callback(
+        Output(T.SLIDER, "value", allow_duplicate=True),
+        Output(T.STATE_INPUT, "value"),
+        Output(T.STATE_INPUT, "max"),
+        Output(T.STATE_INPUT, "disabled"),
+        Input(T.SLIDER, "value"),
+        Input(T.STATE_INPUT, "value"),
+        Input(T.SLIDER, "max"),
+        Input(T.SLIDER, "disabled"),
+        prevent_initial_call=True,
+    )
+    def on_state_box(slider: Any, box: Any, top: Any, disabled: Any):
+        return sync_state(ctx.triggered_id == T.STATE_INPUT, slider, box, top, disabled)
 
     # Play/pause, in the browser: the button starts the interval (from the first state when
     # at the end); every tick moves the slider one state; the last state pauses.

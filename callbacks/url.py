@@ -13,7 +13,8 @@ its tab's link store until the tab's own callbacks take it.
 
 Everything is validated before it reaches a control or the library, with the declared
 parameters (:mod:`topomap_core.params`): references are demo names or stored ids, never paths;
-a bad value falls back to the default with a warning for the status line.
+a bad value falls back to the default with a warning; the warnings of one link are shown as
+one dismissible notice above the tabs (:func:`link_notice`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from dash import Dash, Input, Output, State, ctx
+from dash import Dash, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 
 from layouts.ids import ID
@@ -249,6 +250,23 @@ def read_link(href: str | None, tabs: Sequence[Tab], data_dir: str | Path) -> Pa
     )
 
 
+def link_notice(warnings: Sequence[str] | None) -> list | None:
+    """The link's problems as one warning: a line saying how many, then each (None if none).
+
+    Every ignored parameter used to be one more line of the Run panel's status, and many
+    covered it; now they are one dismissible warning above the tabs.
+    """
+    if not warnings:
+        return None
+    lines = [w if w.endswith(".") else w + "." for w in warnings]
+    if len(lines) == 1:
+        return [html.Strong("The link had a problem: "), lines[0]]
+    return [
+        html.Strong(f"The link had {len(lines)} problems; defaults are used instead:"),
+        html.Ul([html.Li(line) for line in lines]),
+    ]
+
+
 def register(app: Dash, tabs: Sequence[Tab], data_dir: Path) -> None:
     """Register the link -> controls and controls -> link callbacks of every tab."""
     links = all_links(tabs)
@@ -274,6 +292,19 @@ def register(app: Dash, tabs: Sequence[Tab], data_dir: Path) -> None:
             *waiting,
             parsed.warnings,
         )
+
+    @app.callback(
+        Output(ID.URL_NOTICE_TEXT, "children"),
+        Output(ID.URL_NOTICE, "hidden"),
+        Input(ID.URL_WARNINGS, "data"),
+        Input(ID.URL_NOTICE_CLOSE, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def on_warnings(warnings: list[str] | None, closed: int | None):
+        if ctx.triggered_id == ID.URL_NOTICE_CLOSE:
+            return None, True
+        notice = link_notice(warnings)
+        return notice, notice is None
 
     written = [link for link in links if link.component]
     extra_inputs = [spec for link in written for spec in link.extra_inputs]

@@ -40,6 +40,9 @@ class CompareIds(StrEnum):
     RESULT = "compare-result"
     LINK = "compare-link"
     GRAPH = "compare-graph"
+    EXPORT_PNG = "compare-export-png"
+    EXPORT_CSV = "compare-export-csv"
+    DOWNLOAD = "compare-download"
 
 
 #: The Compare tab's job.
@@ -58,6 +61,12 @@ DEFAULT_MODE = "states"
 DEFAULTS = defaults(CompareRequest)
 
 NO_COMPARISON = "No comparison yet: choose what to compare, then press Compare."
+
+#: Export buttons: (id, label, hint).
+COMPARE_EXPORTS = (
+    (CompareIds.EXPORT_PNG, "Maps PNG", "A, B and B − A, one row each"),
+    (CompareIds.EXPORT_CSV, "Values CSV", "Per group and neuron: A, B and B − A"),
+)
 
 COMPARE_MODE_LABELS = {
     "states": "Two states of the training series (the Training tab's checkpoints and layer)",
@@ -179,11 +188,28 @@ def build(store: Store | None = None) -> html.Div:
             dcc.Store(id=CompareIds.LINK, data=None),
             setup(models),
             html.Section(
-                dcc.Graph(
-                    id=CompareIds.GRAPH,
-                    figure=empty_figure(NO_COMPARISON, height=420),
-                    config={"displaylogo": False, "responsive": True, "displayModeBar": False},
-                ),
+                [
+                    dcc.Graph(
+                        id=CompareIds.GRAPH,
+                        figure=empty_figure(NO_COMPARISON, height=420),
+                        config={"displaylogo": False, "responsive": True, "displayModeBar": False},
+                    ),
+                    html.Div(
+                        [
+                            html.Button(
+                                label,
+                                id=bid,
+                                className="btn btn-small",
+                                title=hint,
+                                n_clicks=0,
+                                disabled=True,
+                            )
+                            for bid, label, hint in COMPARE_EXPORTS
+                        ]
+                        + [dcc.Download(id=CompareIds.DOWNLOAD)],
+                        className="exports",
+                    ),
+                ],
                 className="card compare-view",
             ),
         ],

@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from topomap_core.analyses.view import ViewRequest
 from topomap_core.params import bounds, defaults
-from topomap_core.placement import LAYOUT_METHODS
+from topomap_core.placement import LAYOUT_METHODS, seed_note
 
 from .ids import ID, MAPS_JOB, JobIds
 
@@ -252,7 +252,7 @@ def build(
                 value=DEFAULTS["seed"],
                 debounce=True,
             ),
-            "Same seed, same groups and layout.",
+            f"Same seed, same groups and layout. {seed_note()[0].upper()}{seed_note()[1:]}.",
         ),
     )
     run = run_block(MAPS_JOB, "Run", class_name="panel panel-run")

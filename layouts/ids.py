@@ -45,6 +45,9 @@ class ID(StrEnum):
     SELECTED_GROUP = "selected-group"
     MARKED_NEURON = "marked-neuron"
     URL_WARNINGS = "url-warnings"
+    URL_NOTICE = "url-notice"
+    URL_NOTICE_TEXT = "url-notice-text"
+    URL_NOTICE_CLOSE = "url-notice-close"
     LINK_LAYER = "link-layer"
 
     # Views
@@ -53,6 +56,7 @@ class ID(StrEnum):
     SCATTER_GRAPH = "scatter-graph"
     SELECTED_MAP_GRAPH = "selected-map-graph"
     METRICS_TABLE = "metrics-table"
+    MAPS_NOTES = "maps-notes"
 
     # Share and export
     SHARE_LINK = "share-link"

@@ -17,6 +17,11 @@ _GRAPH_CONFIG = {
 _STATIC_CONFIG = {**_GRAPH_CONFIG, "displayModeBar": False}
 
 
+def graph_config(active: bool) -> dict:
+    """A panel's config: the toolbar (zoom, PNG) only when it shows a result."""
+    return dict(_GRAPH_CONFIG if active else _STATIC_CONFIG)
+
+
 def metrics_table(rows: list[tuple[str, str, str]]) -> html.Table | html.P:
     """A compact table of (section, label, value) rows; sections become header rows."""
     if not rows:
@@ -29,6 +34,11 @@ def metrics_table(rows: list[tuple[str, str, str]]) -> html.Table | html.P:
             section = sec
         body.append(html.Tr([html.Td(label), html.Td(value, className="num")]))
     return html.Table(html.Tbody(body), className="metrics")
+
+
+def notes_block(notes: list[tuple[str, str]]) -> list[html.P]:
+    """The result's notes, warnings in warning colour (flat maps, small groups ...)."""
+    return [html.P(text, className=f"msg-{level}") for level, text in notes]
 
 
 def _card(title: str, help_text: str, *children, class_name: str = "") -> html.Section:
@@ -44,6 +54,7 @@ def build(store=None) -> html.Main:
         "Topographic maps",
         "One map per group, in dendrogram order: similar groups sit next to each other. "
         "Red = more active than average for that group, blue = less. Click a map to select it.",
+        html.Div(id=ID.MAPS_NOTES, className="map-notes", role="status"),
         dcc.Loading(
             [
                 dcc.Graph(
@@ -71,7 +82,7 @@ def build(store=None) -> html.Main:
         dcc.Graph(
             id=ID.SELECTED_MAP_GRAPH,
             figure=empty_figure("", height=420),
-            config=_GRAPH_CONFIG,
+            config=graph_config(False),
         ),
     )
     scatter = _card(
@@ -81,7 +92,7 @@ def build(store=None) -> html.Main:
         dcc.Graph(
             id=ID.SCATTER_GRAPH,
             figure=empty_figure("", height=420),
-            config=_GRAPH_CONFIG,
+            config=graph_config(False),
         ),
     )
     metrics = _card(

@@ -68,13 +68,31 @@ def build(data_dir: str | Path | None = None, panes: Sequence[TabPane] = ()) -> 
                         controls.selection_options(store.list_selections()),
                     ),
                     html.Div(
-                        [share.build(), tabs(store, panes)], id=ID.CONTENT, className="content"
+                        [url_notice(), share.build(), tabs(store, panes)],
+                        id=ID.CONTENT,
+                        className="content",
                     ),
                 ],
                 className="body",
             ),
         ],
         className="app",
+    )
+
+
+def url_notice() -> html.Div:
+    """One dismissible warning about what a link asked for and did not get (hidden if none)."""
+    return html.Div(
+        [
+            html.Div(id=ID.URL_NOTICE_TEXT),
+            html.Button(
+                "×", id=ID.URL_NOTICE_CLOSE, className="notice-close", title="Dismiss", n_clicks=0
+            ),
+        ],
+        id=ID.URL_NOTICE,
+        className="msg-warning url-notice",
+        role="alert",
+        hidden=True,
     )
 
 

@@ -39,6 +39,7 @@ class TrainingIds(StrEnum):
     RESULT = "train-result"
     LINK = "train-link"
     SLIDER = "train-slider"
+    STATE_INPUT = "train-state-input"
     PLAY = "train-play"
     SPEED = "train-speed"
     INTERVAL = "train-interval"
@@ -210,9 +211,27 @@ def player() -> html.Div:
                     value=0,
                     marks=None,
                     disabled=True,
-                    tooltip={"placement": "bottom", "always_visible": False},
                 ),
                 className="slider",
+            ),
+            # The state's number, 0-based like the link's ``state``: Enter (or leaving the
+            # box) shows that state; the slider's own tooltip showed the same number.
+            html.Label(
+                [
+                    "State ",
+                    dcc.Input(
+                        id=TrainingIds.STATE_INPUT,
+                        type="number",
+                        min=0,
+                        max=0,
+                        step=1,
+                        value=0,
+                        debounce=True,
+                        disabled=True,
+                        className="state-input",
+                    ),
+                ],
+                className="state-box",
             ),
             html.Span(id=TrainingIds.STEP_LABEL, className="step-label"),
             dcc.Interval(id=TrainingIds.INTERVAL, interval=DEFAULT_SPEED, disabled=True),

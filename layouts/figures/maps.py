@@ -8,8 +8,6 @@ markers land on the right pixel.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -20,9 +18,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from topomap_core.analyses.view import MapResult
-from topomap_core.profiles.interpolate import BWR_STOPS
+from topomap_core.profiles.interpolate import BWR_STOPS, to_rgb
 from topomap_core.profiles.ordering import dendrogram_segments
-from topomap_core.profiles.render import render_single_map
 
 #: The maps' diverging blue-white-red scale, from the library's stops.
 COLORSCALE: list[list[Any]] = [[pos, f"rgb({r},{g},{b})"] for pos, (r, g, b) in BWR_STOPS]
@@ -124,6 +121,12 @@ def _axis_ids(fig: go.Figure, k: int, cols: int) -> tuple[str, str]:
     return sub.yaxis.anchor, sub.xaxis.anchor
 
 
+def _sized(result: MapResult, name: str) -> str:
+    """``"3 (n=54)"``: a group's name with the number of examples its map averages."""
+    sizes = dict(zip(result.nap.group_names, result.nap.group_sizes, strict=True))
+    return f"{name} (n={sizes[name]})" if name in sizes else name
+
+
 def maps_figure(
     result: MapResult,
     selected: str | None = None,
@@ -149,6 +152,7 @@ def maps_figure(
         group's index); ring markers follow, with the group index as ``customdata``.
     """
     names = list(result.order.names)
+    titles = [_sized(result, name) for name in names]
     n = len(names)
     rows, cols = grid_shape(n, columns)
     res = result.maps.shape[-1]
@@ -156,7 +160,7 @@ def maps_figure(
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=names,
+        subplot_titles=titles,
         horizontal_spacing=min(0.04, 0.3 / cols),
         vertical_spacing=min(0.08, 0.5 / rows),
     )
@@ -170,7 +174,7 @@ def maps_figure(
                 y=axis,
                 coloraxis="coloraxis",
                 name=name,
-                hovertemplate=f"{escape(name)}: %{{z:.3g}}<extra></extra>",
+                hovertemplate=f"{escape(titles[k])}: %{{z:.3g}}<extra></extra>",
                 hoverongaps=False,
             ),
             row=r + 1,
@@ -199,9 +203,9 @@ def maps_figure(
     for k, annotation in enumerate(fig.layout.annotations[:n]):
         annotation.font = {"size": 12, "color": ACCENT if k == sel else TEXT}
         if k == sel:
-            annotation.text = f"<b>{escape(names[k])}</b>"
+            annotation.text = f"<b>{escape(titles[k])}</b>"
         else:
-            annotation.text = escape(names[k])
+            annotation.text = escape(titles[k])
     if sel is not None:
         xref, yref = _axis_ids(fig, sel, cols)
         fig.add_shape(
@@ -271,12 +275,21 @@ def dendrogram_figure(result: MapResult, selected: str | None = None) -> go.Figu
 def scatter_figure(
     result: MapResult, selected: str | None = None, marked: int | None = None
 ) -> go.Figure:
-    """The layout's neurons coloured by the selected group's values (hover: "neuron i: v")."""
+    """The layout's neurons coloured by the selected group's values (hover: "neuron i: v").
+
+    Dead neurons (zero for every group) are drawn as crosses and say so in their hover.
+    """
     g = group_index(result, selected)
     name = result.order.names[g]
     values = np.asarray(result.values[g], dtype=np.float64)
     n = len(result.layout)
-    text = [f"neuron {i}: {v:.4g}" for i, v in enumerate(values)]
+    dead = np.zeros(n, dtype=bool)
+    dead[result.nap.dead_neurons] = True
+    sized = escape(_sized(result, name))
+    text = [
+        f"neuron {i}: {v:.4g}" + (" (dead: zero for every group)" if d else "")
+        for i, (v, d) in enumerate(zip(values, dead, strict=True))
+    ]
     fig = go.Figure(
         go.Scatter(
             x=result.layout[:, 0],
@@ -286,6 +299,7 @@ def scatter_figure(
                 "color": values,
                 "coloraxis": "coloraxis",
                 "size": 9 if n <= 300 else 6 if n <= 3000 else 3,
+                "symbol": np.where(dead, "x", "circle").tolist() if dead.any() else "circle",
                 # Outlines would turn thousands of neurons into a grey blot.
                 "line": {"width": 0.5 if n <= 3000 else 0, "color": "#52606d"},
             },
@@ -298,7 +312,7 @@ def scatter_figure(
     neuron = _marked(result, marked)
     if neuron is not None:
         _add_ring(fig, result, neuron, f"neuron {neuron}: {values[neuron]:.4g}")
-    return _large_square(fig, result, f"Neurons coloured by <b>{escape(name)}</b>")
+    return _large_square(fig, result, f"Neurons coloured by <b>{sized}</b>")
 
 
 def _dot_alpha(n: int) -> float:
@@ -322,7 +336,7 @@ def selected_map_figure(
             x=axis,
             y=axis,
             coloraxis="coloraxis",
-            hovertemplate="value %{z:.3g}<extra></extra>",
+            hovertemplate=f"{escape(_sized(result, name))}: %{{z:.3g}}<extra></extra>",
             hoverongaps=False,
         )
     )
@@ -340,7 +354,7 @@ def selected_map_figure(
     neuron = _marked(result, marked)
     if neuron is not None:
         _add_ring(fig, result, neuron, f"neuron {neuron}")
-    return _large_square(fig, result, f"Map of <b>{escape(name)}</b>")
+    return _large_square(fig, result, f"Map of <b>{escape(_sized(result, name))}</b>")
 
 
 def _add_ring(fig: go.Figure, result: MapResult, neuron: int, hover: str) -> None:
@@ -366,7 +380,9 @@ def _large_square(fig: go.Figure, result: MapResult, title: str) -> go.Figure:
         fig,
         height=420,
         coloraxis=_coloraxis(result.vmax),
-        title={"text": title, "font": {"size": 13}},
+        # Title on the left and the toolbar upright on the right: it covered centred titles.
+        title={"text": title, "font": {"size": 13}, "x": 0.02, "xanchor": "left"},
+        modebar={"orientation": "v"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         clickmode="event",
         hovermode="closest",
@@ -427,10 +443,45 @@ def metrics_rows(result: MapResult) -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------------- SVG export
 
 
-def _png_data_uri(map2d: np.ndarray, vmax: float, size: int) -> str:
-    buf = io.BytesIO()
-    render_single_map(map2d, vmax, size=size).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+#: Colour levels of a vector map: 64 steps of ``bwr`` (about 1.5 % of the range each).
+SVG_LEVELS = 64
+
+
+def vector_map(map2d: np.ndarray, vmax: float, x: float, y: float, size: float) -> list[str]:
+    """One map as SVG paths: its pixels, quantised to :data:`SVG_LEVELS` colours, merged into
+    runs along each row, one ``<path>`` of rectangles per colour (nothing outside the hull).
+
+    Real vectors, not an embedded image: they scale, and an editor can recolour them.
+    """
+    z = np.asarray(map2d, dtype=np.float64)[::-1]  # row 0 is y = 0: SVG's y grows down
+    rows, cols = z.shape
+    px, py = size / cols, size / rows
+    top = SVG_LEVELS - 1
+    finite = np.isfinite(z)
+    level = np.full(z.shape, -1, dtype=np.int64)
+    level[finite] = np.clip(np.rint((z[finite] / vmax + 1) / 2 * top), 0, top).astype(np.int64)
+    paths: dict[int, list[str]] = {}
+    for r in range(rows):
+        row = level[r]
+        starts = np.flatnonzero(np.diff(row, prepend=-2) != 0)
+        ends = np.append(starts[1:], cols)
+        for s, e in zip(starts, ends, strict=True):
+            if row[s] >= 0:
+                paths.setdefault(int(row[s]), []).append(
+                    f"M{x + s * px:.2f} {y + r * py:.2f}h{(e - s) * px:.2f}v{py:.2f}"
+                    f"h{-(e - s) * px:.2f}z"
+                )
+    values = (np.arange(SVG_LEVELS) / top * 2 - 1) * vmax
+    colours = to_rgb(values, vmax)
+    out = []
+    for lv, parts in sorted(paths.items()):
+        r, g, b = (int(c) for c in colours[lv])
+        # A hairline stroke of the same colour closes the seams renderers leave between rects.
+        out.append(
+            f'<path fill="rgb({r},{g},{b})" stroke="rgb({r},{g},{b})" stroke-width="0.3" '
+            f'd="{"".join(parts)}"/>'
+        )
+    return out
 
 
 def _tick(value: float) -> str:
@@ -440,7 +491,7 @@ def _tick(value: float) -> str:
 def maps_svg(
     result: MapResult, title: str | None = None, columns: int | None = None, tile: int = 200
 ) -> str:
-    """An SVG document of the map grid: maps as embedded PNG images, text and colour bar as vectors.
+    """An SVG document of the map grid, all vectors: maps (:func:`vector_map`), text, colour bar.
 
     Parameters
     ----------
@@ -450,12 +501,13 @@ def maps_svg(
     columns : int, optional
         Maps per row (default ``ceil(sqrt(n_groups))``).
     tile : int, default=200
-        Side of one map in px (the embedded images are rendered at this size).
+        Side of one map in px.
 
     Returns
     -------
     str
-        A standalone SVG 1.1 document with one ``<image>`` per group, in dendrogram order.
+        A standalone SVG 1.1 document with one ``<g class="map">`` per group, in dendrogram
+        order.
     """
     names = list(result.order.names)
     rows, cols = grid_shape(len(names), columns)
@@ -490,15 +542,13 @@ def maps_svg(
         r, c = divmod(k, cols)
         x = pad + c * (tile + pad)
         y = grid_top + r * (cell_h + pad)
-        uri = _png_data_uri(result.maps[k], result.vmax, tile)
         parts.append(
             f'<text x="{x + tile / 2:g}" y="{y + 15}" text-anchor="middle" {font} '
             f'font-size="14" fill="{TEXT}">{escape(name)}</text>'
         )
-        parts.append(
-            f'<image x="{x}" y="{y + label_h}" width="{tile}" height="{tile}" '
-            f"href={quoteattr(uri)} xlink:href={quoteattr(uri)}/>"
-        )
+        parts.append(f'<g class="map" data-group={quoteattr(name)}>')
+        parts.extend(vector_map(result.maps[k], result.vmax, x, y + label_h, tile))
+        parts.append("</g>")
     bar_x0, bar_x1 = pad, width - pad
     parts.append(
         f'<rect x="{bar_x0}" y="{bar_y}" width="{bar_x1 - bar_x0}" height="{bar_h}" '

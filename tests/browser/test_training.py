@@ -62,6 +62,15 @@ def test_run_the_demo_training_step_through_it_and_share_a_state(app_server, bro
     wait_for(browser, lambda d: "state=77" in d.current_url, 30, "the URL kept the old state")
     assert _heatmaps(browser) == 10
 
+    # Issue 12 item 21: the state box shows the slider's number (0-based, as the URL), and
+    # typing a state and pressing Enter shows it.
+    box = browser.find_element(By.ID, TrainingIds.STATE_INPUT)
+    wait_for(browser, lambda d: box.get_attribute("value") == "77", 30, "box != slider")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("40", Keys.ENTER)
+    wait_text(browser, f"#{TrainingIds.STEP_LABEL}", "state 40: batch 41 of 79", 30)
+    wait_for(browser, lambda d: "state=40" in d.current_url, 30, "Enter did not move the state")
+
     # A teammate opens state 5 of the same run: shown from the cache, no job.
     link = re.sub(r"state=\d+", "state=5", browser.current_url)
     assert "tab=training" in link and "method=PCA" in link

@@ -143,3 +143,26 @@ def test_refused_model_in_a_real_process(tmp_path, demo_dir):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert "Lambda" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_help_lists_every_demo_name_and_the_seed_independent_methods(capsys):
+    """Issue 12 items 28 and 30: each command's --help names every demo of its inputs' kinds
+    (from the one registry), and `map --help` says which methods ignore the seed."""
+    from topomap_core.io.demo import demo_names
+    from topomap_core.jobs.registry import JOBS
+    from topomap_core.placement import deterministic_methods
+
+    for job in JOBS.values():
+        if not job.command:
+            continue
+        with pytest.raises(SystemExit):
+            main([job.command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for kind in set(job.inputs.values()):
+            for name in demo_names(kind):
+                assert name in text, f"{job.command} --help lacks {name}"
+        if job.command == "map":
+            seed_help = text[text.index("--seed SEED") :]
+            assert "same layout for every seed" in seed_help
+            for method in deterministic_methods():
+                assert method in seed_help.split("same layout")[0]

@@ -56,3 +56,13 @@ def test_bad_groupings(kwargs, match):
     mode = kwargs.pop("mode")
     with pytest.raises(TopomapError, match=match):
         make_groups(mode, **kwargs)
+
+
+def test_random_baseline_groups_are_as_large_as_the_real_ones():
+    """Issue 12 item 25 (the paper's baseline): ten classes of 10 examples and two random
+    groups gave random groups of 50 (half the data each); now they have the classes' size."""
+    labels = np.repeat(np.arange(10), 10)
+    g = make_groups("label", labels=labels, random_groups=2, per_group=200, random_state=0)
+    assert g.sizes[:10] == [10] * 10
+    assert g.sizes[10:] == [10, 10]
+    assert len(np.unique(np.concatenate(g.members[10:]))) == 20

@@ -215,3 +215,71 @@ def test_compiled_som_is_minisoms_algorithm(n_neurons, n_features):
     coords = som_layout(LayoutProblem(X, "cosine", np.random.RandomState(9), None))
     # Shared cells are spread on a circle of radius 0.2 around them: rounding gives the cell.
     np.testing.assert_array_equal(np.round(coords), expected)
+
+
+@pytest.fixture(scope="module")
+def dead_nap():
+    """30 neurons over 6 groups: four dead (all-zero columns) and two identical twins."""
+    nap = np.random.RandomState(0).normal(size=(6, 30))
+    nap[:, :4] = 0.0
+    nap[:, 4] = nap[:, 5]
+    return nap
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_coincident_neurons_are_separated_and_the_seed_flag_is_true(method, dead_nap):
+    """Issue 12 items 29 and 30: after every method no two neurons share a position (dead
+    neurons and twins land on one point before the separation), and a method flagged
+    ``deterministic`` gives the same layout for two seeds while the others do not."""
+    a = compute_layout(dead_nap, method, random_state=0)
+    b = compute_layout(dead_nap, method, random_state=1)
+    assert len(np.unique(a, axis=0)) == len(a)
+    assert np.all((a >= 0) & (a <= 1))
+    assert get_method(method).deterministic == np.array_equal(a, b)
+
+
+def test_separate_coincident_spreads_a_planted_pile_deterministically():
+    from topomap_core.placement._base import separate_coincident
+
+    xy = np.random.RandomState(2).uniform(size=(40, 2))
+    xy[10:15] = xy[3]  # five more neurons on neuron 3's spot
+    out = separate_coincident(xy)
+    assert len(np.unique(out, axis=0)) == 40
+    np.testing.assert_array_equal(out[3], xy[3])  # the first one stays
+    moved = np.linalg.norm(out[10:15] - xy[3], axis=1)
+    nearest = np.sort(np.linalg.norm(xy[:, None] - xy[None], axis=-1), axis=1)[:, 1]
+    assert np.all(moved > 0) and np.all(moved < np.median(nearest[nearest > 0]))
+    np.testing.assert_array_equal(out, separate_coincident(xy))
+    same = np.random.RandomState(3).uniform(size=(10, 2))
+    assert separate_coincident(same) is same or np.array_equal(separate_coincident(same), same)
+
+
+def test_one_outlier_does_not_squeeze_the_other_neurons():
+    """Issue 12 item 24: one neuron 1000x away (as t-SNE sometimes places one) squeezed the
+    rest into a corner under min-max scaling; the robust scaling keeps them spread."""
+    from topomap_core.placement._base import scale_unit
+
+    xy = np.random.RandomState(4).uniform(size=(50, 2))
+    xy[7] = [1000.0, -1000.0]
+    out = scale_unit(xy)
+    rest = np.delete(out, 7, axis=0)
+    assert np.all(rest.max(axis=0) - rest.min(axis=0) > 0.8)
+    assert out[7, 0] == 1.0 and out[7, 1] == 0.0  # still the extreme, on the edge
+    plain = np.random.RandomState(5).uniform(size=(50, 2))  # no outlier: plain min-max
+    span = plain.max(axis=0) - plain.min(axis=0)
+    np.testing.assert_allclose(scale_unit(plain), (plain - plain.min(axis=0)) / span)
+
+
+def test_an_outlier_neuron_does_not_squeeze_a_pca_layout():
+    nap = np.random.RandomState(6).normal(size=(5, 40))
+    nap[:, 0] *= 500.0  # one neuron far from all the others
+    xy = compute_layout(nap, "PCA", random_state=0)
+    rest = np.delete(xy, 0, axis=0)
+    assert np.all(rest.max(axis=0) - rest.min(axis=0) > 0.6)
+
+
+def test_deterministic_methods_are_derived_from_the_registry():
+    from topomap_core.placement import deterministic_methods
+
+    assert deterministic_methods() == [m.name for m in LAYOUT_METHODS.values() if m.deterministic]
+    assert set(deterministic_methods()) == {"PCA", "TSNE", "PCA_PSO", "TSNE_PSO"}

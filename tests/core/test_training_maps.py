@@ -136,7 +136,8 @@ def test_demo_run_has_one_state_per_batch(demo_result):
     assert np.nanmax(np.abs(r.maps)) <= r.vmax + 1e-6
     assert np.isnan(r.change[0]) and np.all(np.isfinite(r.change[1:]))
     assert r.accuracy[-1] > r.accuracy[0] + 0.3  # it learns during the epoch
-    assert r.frame_title(11).startswith("batch 12 of 79")
+    # Issue 12 item 21: the 0-based state (as the slider, its box and the link count) first.
+    assert r.frame_title(11).startswith("state 11: batch 12 of 79")
     rows = change_csv(r).splitlines()
     assert rows[0] == "state,step,name,change,accuracy" and len(rows) == 80
     summary = r.summary()

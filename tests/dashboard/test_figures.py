@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -48,8 +49,8 @@ def test_maps_figure_has_one_heatmap_per_group_with_shared_colour_axis(result):
     assert fig.layout.coloraxis.cmin == pytest.approx(-result.vmax)
     assert fig.layout.coloraxis.cmax == pytest.approx(result.vmax)
     assert [c[0] for c in fig.layout.coloraxis.colorscale] == [0.0, 0.5, 1.0]
-    # Titles are the group names; every map keeps NaN (transparent) outside the hull.
-    assert [a.text for a in fig.layout.annotations[: len(names)]] == names
+    # Titles are the group names with their sizes; maps keep NaN (transparent) outside the hull.
+    assert [a.text for a in fig.layout.annotations[: len(names)]] == [f"{n} (n=30)" for n in names]
     for k, trace in enumerate(heatmaps):
         z = np.asarray(trace.z, dtype=float)
         assert z.shape == result.maps[k].shape
@@ -75,8 +76,8 @@ def test_selected_group_is_highlighted(result):
     chosen = names[3]
     fig = figures.maps_figure(result, selected=chosen)
     titles = [a.text for a in fig.layout.annotations[: len(names)]]
-    assert titles[3] == f"<b>{chosen}</b>"
-    assert titles[:3] + titles[4:] == names[:3] + names[4:]
+    assert titles[3] == f"<b>{chosen} (n=30)</b>"
+    assert titles[:3] + titles[4:] == [f"{n} (n=30)" for n in names[:3] + names[4:]]
     assert len(fig.layout.shapes) == 1
     assert fig.layout.shapes[0].xref == "x4 domain"
 
@@ -163,13 +164,22 @@ def test_metrics_rows_show_quality_timings_and_sizes(result):
     assert all(isinstance(v, str) for _, _, v in rows)
 
 
-def test_svg_export_parses_and_has_one_image_per_group(result):
+def test_svg_export_is_vectors_with_one_group_of_paths_per_map(result):
+    """Issue 12 item 27: the maps were PNG images wrapped in SVG; now rectangles of the
+    quantised colours, whose area matches the map's (the hull, not the square)."""
     text = figures.maps_svg(result, title="dense <PCA> & co")
     root = ET.fromstring(text.encode("utf-8"))
     assert root.tag == SVG + "svg"
-    images = root.findall(SVG + "image")
-    assert len(images) == len(result.order.names)
-    assert all(img.get("href", "").startswith("data:image/png;base64,") for img in images)
+    assert root.findall(f".//{SVG}image") == []
+    groups = [g for g in root.iter(SVG + "g") if g.get("class") == "map"]
+    assert [g.get("data-group") for g in groups] == result.order.names
+    first = groups[0].findall(SVG + "path")
+    assert 1 < len(first) <= figures.SVG_LEVELS
+    # Every pixel inside the hull is one rectangle's worth of "h" runs: count covered pixels.
+    res = result.maps.shape[-1]
+    cell = 200 / res
+    widths = [float(w) for p in first for w in re.findall(r"h(\d+\.\d+)", p.get("d"))]
+    assert round(sum(widths) / cell) == int(np.isfinite(result.maps[0]).sum())
     texts = [t.text for t in root.iter(SVG + "text")]
     assert "dense <PCA> & co" in texts  # escaped in the file, intact once parsed
     assert set(result.order.names) <= set(texts)
@@ -198,3 +208,26 @@ def test_thousands_of_neurons_leave_the_large_map_visible():
     """The dots over the selected map fade as the layer grows (16384 dots cover the disc)."""
     alphas = [figures._dot_alpha(n) for n in (128, 1000, 4000, 16384)]
     assert alphas[0] == alphas[1] == 0.28 and alphas[1] > alphas[2] > alphas[3] >= 0.02
+
+
+def test_group_sizes_in_titles_and_hovers_and_dead_neurons_marked(result):
+    """Issue 12 items 25 and 29: every map's title and hover says how many examples it
+    averages; dead neurons (9 of 128 in the demo MLP's dense layer) are crosses in the
+    scatter and say so in their hover, and the page gets a note counting them."""
+    sizes = dict(zip(result.nap.group_names, result.nap.group_sizes, strict=True))
+    name = result.order.names[0]
+    fig = figures.maps_figure(result)
+    assert fig.data[0].hovertemplate.startswith(f"{name} (n={sizes[name]}): ")
+    large = figures.selected_map_figure(result, name)
+    assert f"(n={sizes[name]})" in large.layout.title.text
+    assert large.data[0].hovertemplate.startswith(f"{name} (n={sizes[name]}): ")
+    scatter = figures.scatter_figure(result, name)
+    assert f"(n={sizes[name]})" in scatter.layout.title.text
+    dead = result.nap.dead_neurons
+    assert len(dead) > 0
+    symbols = np.asarray(scatter.data[0].marker.symbol)
+    np.testing.assert_array_equal(np.flatnonzero(symbols == "x"), dead)
+    assert "dead" in scatter.data[0].text[dead[0]]
+    assert any(
+        f"{len(dead)} of {result.nap.n_neurons} neurons are dead" in t for _, t in result.notes()
+    )

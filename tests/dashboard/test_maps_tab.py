@@ -96,6 +96,10 @@ def test_upload_valid_model_stores_it_and_lists_layers(data_dir, seq_with_input,
     choice = common.list_layers(ref, "conv9", data_dir)
     assert choice.value == "hidden"
     assert "Layer 'conv9' is not in this model; showing 'hidden'" in choice.message
+    # Issue 12 item 22: shown as a warning, not in the green of success.
+    assert choice.warning and choice.ok
+    assert common.message(choice.message, choice.ok, choice.warning).className == "msg-warning"
+    assert not common.list_layers(ref, "hidden", data_dir).warning
 
 
 def test_upload_random_bytes_keeps_the_previous_selection(data_dir):
@@ -159,6 +163,19 @@ def test_default_layer_prefers_a_hidden_dense_or_conv_layer():
     assert common.default_layer(cnn, "gone") == "conv2"
     assert common.default_layer([layer("a", "Dense", 2), layer("b", "Dense", 2)]) == "a"
     assert common.default_layer([]) is None
+    # Issue 12 item 26: the last hidden Dense/Conv layer, not the middle one.
+    deep = [*cnn[:3], layer("conv3", "Conv2D", 64), layer("hidden", "Dense", 32), cnn[-1]]
+    assert common.default_layer(deep) == "hidden"
+
+
+def test_another_model_gets_its_own_default_layer_not_the_old_name():
+    """Issue 12 item 26: after an upload (or choosing another model) the old model's layer
+    name was kept when the new model had one like it (Keras names the first Dense ``dense``);
+    a link's layer, or the one shown when another control changed, is still kept."""
+    sources = [ID.MODEL_SELECT]
+    assert common.wanted_layer(ID.MODEL_SELECT, sources, None, "dense") is None
+    assert common.wanted_layer(ID.MODEL_SELECT, sources, "conv2", "dense") == "conv2"
+    assert common.wanted_layer(ID.TABS, sources, None, "dense") == "dense"
 
 
 # -------------------------------------------------------------------------------- data
@@ -296,6 +313,7 @@ def test_cached_view_on_load_needs_no_job(computed):
 def test_views_without_a_result_are_placeholders(data_dir):
     shown = maps.build_views(data_dir, None, None, None)
     assert "press Run" in shown.maps.layout.annotations[0].text
+    assert shown.config["displayModeBar"] is False  # item 26: no toolbar on empty panels
     gone = {"request": {**FAST}, "key": "x"}
     shown = maps.build_views(data_dir, gone, None, None)
     assert "press Run again" in shown.maps.layout.annotations[0].text
@@ -315,7 +333,17 @@ def test_views_select_and_mark(computed):
     names = result.order.names
     shown = maps.build_views(folder, stored, names[2], 7)
     assert len([t for t in shown.maps.data if t.type == "heatmap"]) == len(names)
-    assert "<b>" + names[2] + "</b>" in shown.scatter.layout.title.text
+    assert f"<b>{names[2]} (n=" in shown.scatter.layout.title.text
+    assert "displayModeBar" not in shown.config  # a result: the toolbar is there
+    # Item 26: the toolbar stands upright at the right; the title starts at the left.
+    assert shown.scatter.layout.modebar.orientation == "v"
+    assert shown.scatter.layout.title.xanchor == "left"
+    # Item 22: a group the maps lack (a link's group=) is a warning, the first group shown.
+    bad = maps.build_views(folder, stored, "nope", None)
+    assert bad.notes[0].className == "msg-warning" and "No group 'nope'" in bad.notes[0].children
+    assert f"<b>{names[0]} (n=" in bad.scatter.layout.title.text
+    # The result's notes are shown above the maps (dead neurons of the demo's dense layer).
+    assert [p.className for p in shown.notes] == [f"msg-{lvl}" for lvl, _ in result.notes()]
     assert maps.select_group({"points": [{"curveNumber": 5}]}, folder, stored) == names[5]
     click = {"points": [{"customdata": 7}]}
     assert maps.mark_neuron(click, None, folder, stored) == 7
@@ -333,13 +361,16 @@ def test_exports(computed):
     folder, result = computed
     stored, _ = cached_result(FAST, folder)
     png = export.download(ID.EXPORT_PNG, folder, stored)
-    assert png["filename"] == "topomaps_dense_PCA.png" and png["base64"] is True
+    # Issue 12 item 27: model, data, grouping and a short content id in every name.
+    stem = f"topomaps_digits-mlp_digits_dense_label_PCA_{stored['key'][:8]}"
+    assert png["filename"] == stem + ".png" and png["base64"] is True
     assert base64.b64decode(png["content"]).startswith(b"\x89PNG\r\n\x1a\n")
     svg = export.download(ID.EXPORT_SVG, folder, stored)
-    assert svg["filename"] == "topomaps_dense_PCA.svg"
-    assert svg["content"].count("<image ") == len(result.order.names)
+    assert svg["filename"] == stem + ".svg"
+    assert "<image" not in svg["content"]  # vectors, not a PNG wrapped in SVG
+    assert svg["content"].count('<g class="map"') == len(result.order.names)
     layout = export.download(ID.EXPORT_LAYOUT_CSV, folder, stored)
-    assert layout["filename"] == "topomaps_dense_PCA_layout.csv"
+    assert layout["filename"] == stem + "_layout.csv"
     assert layout["content"].splitlines()[0] == "neuron,x,y"
     assert len(layout["content"].splitlines()) == 1 + 128
     nap = export.download(ID.EXPORT_NAP_CSV, folder, stored)
@@ -354,9 +385,13 @@ def test_exports(computed):
 
 def test_file_names_are_safe(computed):
     _, result = computed
-    nested = dataclasses.replace(result.request, layer="backbone/conv 2")
-    stem = export.file_stem(dataclasses.replace(result, request=nested))
-    assert stem == "topomaps_backbone_conv_2_PCA"
+    nested = dataclasses.replace(
+        result.request, layer="backbone/conv 2", groups="label+correctness", random_groups=2
+    )
+    stem = export.file_stem(
+        dataclasses.replace(result, request=nested), "ab12cd34ef", "my model.keras"
+    )
+    assert stem == "topomaps_my_model_digits_backbone_conv_2_label_correctness_2random_PCA_ab12cd34"
 
 
 # --------------------------------------------------------------------------------- url

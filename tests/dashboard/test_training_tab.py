@@ -301,7 +301,7 @@ def test_a_new_result_builds_the_figures_on_one_colour_scale(trained):
     axis = shown.maps.layout.coloraxis
     assert axis.cmin == -data["vmax"] and axis.cmax == data["vmax"]
     assert shown.max == 2 and shown.marks == {0: "1", 1: "2", 2: "10"}
-    assert shown.label.startswith("state_1.keras (1 of 3)")
+    assert shown.label.startswith("state 0: state_1.keras")
     assert [t.y[0] for t in shown.change.data[1:2]] == [None]  # state 0 has no change
 
 
@@ -317,7 +317,7 @@ def test_a_slider_step_sends_only_that_states_maps(trained):
     assert len(zs) == 10 and all(z["dtype"] == "f4" for z in zs)
     decoded = np.frombuffer(base64.b64decode(zs[3]["bdata"]), np.float32).reshape(100, 100)
     np.testing.assert_array_equal(decoded[::-1], result.maps[1][3])
-    assert label.startswith("state_2.keras (2 of 3)")
+    assert label.startswith("state 1: state_2.keras")  # item 21: 0-based, as the slider
     assert any(op["location"][:2] == ["data", 1] for op in curve.to_plotly_json()["operations"])
     with pytest.raises(PreventUpdate):
         training.state_view(data_dir, data, 3)
@@ -352,9 +352,11 @@ def test_two_states_compare_from_the_stored_training_maps(trained):
     data, status = run_compare_job(SHARED, states, data_dir, compute=no_compute)
     assert data is not None, status
     assert data["mode"] == "states" and (data["a"], data["b"]) == (0, 2)
-    assert status.startswith("A = state 0 (state_1.keras")
+    # Issue 12 item 20: the status says what happened (maps stored: no duration of its own).
+    assert status.startswith("Loaded the stored training maps. A = state 0: state_1.keras")
     fig = compare.compare_view(data_dir, data)
     assert len([t for t in fig.data if t.type == "heatmap"]) == 30
+    _check_compare_exports(data_dir, data, "run-state0_vs_run-state2")
     assert fig.layout.coloraxis2.cmax == -fig.layout.coloraxis2.cmin > 0
     _, status = cached_compare_result(SHARED, {**states, "state_b": 9}, data_dir)
     assert "State B 9 is not a state of this series (0 to 2)" in status
@@ -391,6 +393,32 @@ def test_two_models_compare_in_a_worker_and_a_width_mismatch_is_named(trained, t
     fig = compare.compare_view(data_dir, data)
     assert len([t for t in fig.data if t.type == "heatmap"]) == 30
     assert compare.describe_pair(data, data_dir) == "A = m1.keras (hidden), B = m10.keras (hidden)."
+    # Issue 12 item 20: the data is checked against A and B, not the Maps tab's model.
+    text, ok = compare.data_check(
+        "compare", "models", refs[0], refs[1], "demo:digits", "label", data_dir
+    )
+    assert ok and text.endswith("fits the models' input 8×8×1."), text
+    assert compare.data_check(
+        "compare", "states", refs[0], refs[1], "demo:digits", "label", data_dir
+    ) == ("", True)
+    _check_compare_exports(data_dir, data, "m1_vs_m10")
+
+
+def _check_compare_exports(data_dir, data, sides):
+    """Item 20: PNG (A, B and B - A) and CSV exports, from the stored comparison."""
+    png = compare.compare_export(compare.C.EXPORT_PNG, data_dir, data)
+    assert png["filename"].startswith(f"topomaps_compare_{sides}_digits_")
+    assert png["filename"].endswith(f"_{data['key'][:8]}.png") and png["base64"]
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(base64.b64decode(png["content"])))
+    assert image.height > image.width / 10 * 2  # three rows of ten maps
+    csv = compare.compare_export(compare.C.EXPORT_CSV, data_dir, data)["content"].splitlines()
+    assert csv[0] == "group,neuron,a,b,b_minus_a" and len(csv) == 1 + 10 * 6
+    group, neuron, a, b, diff = csv[1].split(",")
+    assert float(diff) == pytest.approx(float(b) - float(a), abs=1e-5)
+    with pytest.raises(PreventUpdate):
+        compare.compare_export(compare.C.EXPORT_CSV, data_dir, None)
 
 
 def test_a_frame_evicted_from_the_cache_is_written_again(trained):
@@ -412,3 +440,18 @@ def test_a_bad_training_job_gives_an_error_line_from_the_worker():
     assert worker.run_job(job, out) == 1
     outcome = worker.parse_line(out.getvalue().splitlines()[-1])
     assert outcome["topomap"] and "nknown checkpoints '../x'" in outcome["error"]
+
+
+def test_state_box_and_slider_show_one_number():
+    """Issue 12 item 21: the box follows the slider; a typed state (Enter) moves the slider,
+    clamped to the series; an emptied box shows the slider's state again."""
+    from dash import no_update
+
+    from callbacks.training import sync_state
+
+    assert sync_state(False, 12, 3, 78, False) == (no_update, 12, 78, False)
+    assert sync_state(True, 12, 40, 78, False) == (40, 40, 78, False)
+    assert sync_state(True, 12, 500, 78, False) == (78, 78, 78, False)
+    assert sync_state(True, 12, -4, 78, False) == (0, 0, 78, False)
+    assert sync_state(True, 12, None, 78, False) == (no_update, 12, 78, False)
+    assert sync_state(False, 0, 0, 0, True) == (no_update, 0, 0, True)

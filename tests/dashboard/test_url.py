@@ -218,3 +218,24 @@ def test_share_link_keeps_host_and_path_and_replaces_query():
 def test_hand_typed_plus_in_grouping_is_understood(raw):
     parsed = parse_query(f"?groups={raw}")
     assert parsed.values["groups"] == "label+correctness" and not parsed.warnings
+
+
+def test_link_problems_are_one_notice():
+    """Issue 12 item 22: every ignored parameter was one more status line; now one notice
+    (warning colour, dismissible: layouts.page.url_notice) says how many, then lists them."""
+    assert url.link_notice([]) is None
+    one = url.link_notice(["Ignored unknown method 'foo' in the link; using UMAP_PSO"])
+    assert one[0].children == "The link had a problem: " and one[1].endswith("UMAP_PSO.")
+    parsed = url.parse_query("?method=foo&seed=-1&colour=red&per_group=x", TABS)
+    many = url.link_notice(parsed.warnings)
+    assert many[0].children == "The link had 4 problems; defaults are used instead:"
+    assert len(many[1].children) == 4
+
+
+def test_the_notice_is_in_warning_colour_and_can_be_dismissed():
+    from layouts.ids import ID
+    from layouts.page import url_notice
+
+    notice = url_notice()
+    assert "msg-warning" in notice.className and notice.hidden is True
+    assert notice.children[1].id == ID.URL_NOTICE_CLOSE

@@ -256,7 +256,9 @@ def test_every_route_accepts_the_right_credentials(live_server, cached_view):
             assert (response.headers.get("Cache-Control") == "no-store") != static, name
             if name == "download":
                 data = response.json()["response"][ID.DOWNLOAD]["data"]
-                assert data["filename"] == "topomaps_dense_PCA_summary.json"
+                name = data["filename"]  # issue 12 item 27: model, data, grouping, key too
+                assert name.startswith("topomaps_digits-mlp_digits_dense_label_PCA_")
+                assert name.endswith("_summary.json")
                 assert '"method": "PCA"' in data["content"]
             if name == "callback":
                 assert "Showing the stored result" in response.text

@@ -263,3 +263,56 @@ def write_compare_outputs(result: CompareResult, out_dir: str | Path) -> dict[st
     paths["layout"].write_text(layout_csv(result))
     paths["summary"].write_text(json.dumps(result.summary(), indent=2))
     return paths
+
+
+def comparison_csv(names: list[str], values_a: np.ndarray, values_b: np.ndarray) -> str:
+    """``group,neuron,a,b,b_minus_a`` rows: every group's NAP values of A and B (empty: a group
+    a side has no examples of)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["group", "neuron", "a", "b", "b_minus_a"])
+    a = np.asarray(values_a, dtype=np.float64)
+    b = np.asarray(values_b, dtype=np.float64)
+
+    def cell(v: float) -> str:
+        return f"{v:.6g}" if np.isfinite(v) else ""
+
+    for g, name in enumerate(names):
+        for i in range(a.shape[1]):
+            writer.writerow([name, i, cell(a[g, i]), cell(b[g, i]), cell(b[g, i] - a[g, i])])
+    return buf.getvalue()
+
+
+def render_comparison(
+    names: list[str],
+    maps_a: np.ndarray,
+    maps_b: np.ndarray,
+    diff_maps: np.ndarray,
+    vmax: float,
+    diff_vmax: float,
+    titles: tuple[str, str, str] = ("A", "B", "B - A"),
+):
+    """A, B and B - A as three rows of maps (one column per group), in one PIL image.
+
+    A and B share the colour limit ``vmax``; B - A has its own, ``diff_vmax``.
+    """
+    from PIL import Image
+
+    from ..profiles.render import render_map_grid
+
+    n = len(names)
+    rows = [
+        render_map_grid(maps, names, limit, columns=n, title=title)
+        for maps, limit, title in zip(
+            (maps_a, maps_b, diff_maps), (vmax, vmax, diff_vmax), titles, strict=True
+        )
+    ]
+    out = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+    y = 0
+    for row in rows:
+        out.paste(row, (0, y))
+        y += row.height
+    return out

@@ -72,7 +72,8 @@ class TrainingRequest(MapParams):
         label="base model",
         default=None,
         optional=True,
-        help="the architecture a .weights.h5 series fills (.keras)",
+        help="the architecture a .weights.h5 series fills: a .keras file, or "
+        f"{' / '.join(demo_names('model'))}",
     )
 
 
@@ -131,12 +132,16 @@ class TrainingResult:
         return [c.step for c in self.checkpoints]
 
     def frame_title(self, i: int) -> str:
-        """Title of state ``i``'s frame, e.g. ``"batch 12 of 79 - accuracy 85.2%"``."""
+        """Title of state ``i``'s frame, e.g. ``"state 11: batch 12 of 79 - accuracy 85.2%"``.
+
+        States are numbered from 0 everywhere (the slider, its box, the link's ``state``);
+        the batch number is the checkpoint's own.
+        """
         ckpt = self.checkpoints[i]
         if self.request.checkpoints == DEMO_CHECKPOINTS:
-            title = f"batch {ckpt.step} of {self.checkpoints[-1].step}"
+            title = f"state {i}: batch {ckpt.step} of {self.checkpoints[-1].step}"
         else:
-            title = f"{ckpt.name} ({i + 1} of {self.n_states})"
+            title = f"state {i}: {ckpt.name}"
         acc = self.accuracy[i] if i < len(self.accuracy) else None
         return title if acc is None else f"{title} - accuracy {100 * acc:.1f}%"
 
@@ -301,7 +306,7 @@ class TrainingJob(Job):
     name = "training"
     request_type = TrainingRequest
     inputs = {"checkpoints": "checkpoints", "base_model": "model", "data": "data"}
-    version = "2"
+    version = "3"  # 3: frame titles name the 0-based state
     command = "training"
     summary = "maps of every saved state of a training run on one layout"
 

@@ -22,7 +22,7 @@ from ..profiles.metrics import quality_metrics
 from ..profiles.nap import NAP
 from ..profiles.ordering import GroupOrder
 from ..progress import ProgressCallback, report
-from .topomap import MapParams, compute_nap, draw, model_ref, nap_key, place
+from .topomap import MapParams, compute_nap, draw, map_notes, model_ref, nap_key, place
 
 __all__ = [
     "MapResult",
@@ -75,6 +75,11 @@ class MapResult:
         """Colour values in dendrogram order, shape (n_groups, n_neurons)."""
         return self.nap.values[self.order.order]
 
+    def notes(self) -> list[tuple[str, str]]:
+        """``(level, text)`` for flat maps, small or empty groups, dead neurons
+        (:func:`~.topomap.map_notes`)."""
+        return map_notes(self.nap, self.request.layer)
+
     def summary(self) -> dict:
         sizes = dict(zip(self.nap.group_names, self.nap.group_sizes, strict=True))
         return {
@@ -91,6 +96,8 @@ class MapResult:
             "groups": self.order.names,
             "group_sizes": [sizes[n] for n in self.order.names],
             "empty_groups": self.nap.dropped_groups,
+            "dead_neurons": self.nap.dead_neurons.tolist(),
+            "notes": [text for _, text in self.notes()],
             "group_distance": np.round(self.order.distance, 6).tolist(),
             "colour_limit": self.vmax,
             "metrics": self.metrics,
@@ -188,6 +195,7 @@ class ViewJob(Job):
             f"blur AUC {m['mse_blur_auc']:.1f}, resize AUC {m['mse_resize_auc']:.1f}, "
             f"{m['n_components']:.1f} components of {m['mean_component_size']:.0f} px; "
             f"{result.timings['total']:.1f} s"
+            + "".join(f"\n{level}: {text}" for level, text in result.notes())
         )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..distances import METRICS
-from ._base import LayoutProblem, ProgressCallback, scale_unit
+from ._base import LayoutProblem, ProgressCallback, scale_unit, separate_coincident
 from .methods import graph_layout, pca_layout, random_layout, som_layout, tsne_layout, umap_layout
 from .pso import run_pso
 
@@ -26,6 +26,8 @@ __all__ = [
     "LayoutMethod",
     "available_methods",
     "compute_layout",
+    "deterministic_methods",
+    "seed_note",
     "get_method",
     "ProgressCallback",
 ]
@@ -48,12 +50,17 @@ class LayoutMethod:
         One line for the UI and ``--help``.
     defaults : mapping
         The keyword parameters the method accepts, with their defaults.
+    deterministic : bool
+        True when the seed does not change the layout (a deterministic start, e.g. PCA's
+        components or t-SNE's PCA initialisation, and no random step after it): the UI and
+        ``--help`` say so, so that runs with other seeds are not mistaken for samples.
     """
 
     name: str
     func: Callable[..., np.ndarray]
     summary: str
     defaults: Mapping[str, object] = field(default_factory=dict)
+    deterministic: bool = False
 
 
 def _defaults(func: Callable) -> dict[str, object]:
@@ -76,16 +83,19 @@ def _hybrid(
     solver: str = "auto",
     **base_params,
 ):
-    init = scale_unit(base(problem, **base_params))
+    # Coincident neurons (dead ones) would stay coincident: the PSO's forces scale with distance.
+    init = separate_coincident(scale_unit(base(problem, **base_params)))
     return run_pso(problem, init, use_global=False, n_steps=n_steps, solver=solver)
 
 
-_BASES: dict[str, tuple[Callable, str]] = {
-    "graph": (graph_layout, "co-activation graph, Fruchterman-Reingold (paper 3.2.2)"),
-    "SOM": (som_layout, "self-organising map cells (paper 3.2.1)"),
-    "PCA": (pca_layout, "first two principal components (paper 3.2.3)"),
-    "TSNE": (tsne_layout, "t-SNE, PCA-initialised (paper 3.2.3)"),
-    "UMAP": (umap_layout, "UMAP (paper 3.2.3)"),
+# name -> (function, summary, deterministic: the seed does not change its layout). The
+# local-force PSO of a hybrid draws nothing at random, so a hybrid is as deterministic as its base.
+_BASES: dict[str, tuple[Callable, str, bool]] = {
+    "graph": (graph_layout, "co-activation graph, Fruchterman-Reingold (paper 3.2.2)", False),
+    "SOM": (som_layout, "self-organising map cells (paper 3.2.1)", False),
+    "PCA": (pca_layout, "first two principal components (paper 3.2.3)", True),
+    "TSNE": (tsne_layout, "t-SNE, PCA-initialised (paper 3.2.3)", True),
+    "UMAP": (umap_layout, "UMAP (paper 3.2.3)", False),
 }
 
 
@@ -99,9 +109,9 @@ def _build_registry() -> dict[str, LayoutMethod]:
             _defaults(_pso),
         ),
     ]
-    for name, (func, summary) in _BASES.items():
-        reg.append(LayoutMethod(name, func, summary, _defaults(func)))
-    for name, (func, summary) in _BASES.items():
+    for name, (func, summary, fixed) in _BASES.items():
+        reg.append(LayoutMethod(name, func, summary, _defaults(func), fixed))
+    for name, (func, summary, fixed) in _BASES.items():
         hybrid = partial(_hybrid, func)
         reg.append(
             LayoutMethod(
@@ -109,6 +119,7 @@ def _build_registry() -> dict[str, LayoutMethod]:
                 hybrid,
                 f"{summary.split(' (')[0]}, then spread by local-force PSO (paper 3.2.5)",
                 {**_defaults(func), "n_steps": 1000, "solver": "auto"},
+                fixed,
             )
         )
     return {m.name.lower(): m for m in reg}
@@ -121,6 +132,18 @@ LAYOUT_METHODS: dict[str, LayoutMethod] = _build_registry()
 def available_methods() -> list[str]:
     """Canonical names of all registered layout methods."""
     return [m.name for m in LAYOUT_METHODS.values()]
+
+
+def deterministic_methods() -> list[str]:
+    """Canonical names of the methods whose layout is the same for every seed."""
+    return [m.name for m in LAYOUT_METHODS.values() if m.deterministic]
+
+
+def seed_note() -> str:
+    """One sentence naming the methods the seed does not change (for ``--help`` and the UI)."""
+    names = deterministic_methods()
+    listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    return f"{listed} give the same layout for every seed (the seed still samples the groups)"
 
 
 def get_method(method: str | LayoutMethod) -> LayoutMethod:
@@ -194,7 +217,9 @@ def compute_layout(
     Returns
     -------
     ndarray of shape (n_neurons, 2)
-        Coordinates min-max scaled to [0, 1] in both dimensions.
+        Coordinates scaled to [0, 1] in both dimensions (robust to outliers, see
+        :func:`~topomap_core.placement._base.scale_unit`); neurons that shared a position
+        (dead neurons) are moved apart (:func:`~topomap_core.placement._base.separate_coincident`).
     """
     spec = get_method(method)
     X = np.ascontiguousarray(_check_nap(nap).T)
@@ -214,4 +239,4 @@ def compute_layout(
     coords = np.asarray(coords, dtype=np.float64)
     if coords.shape != (X.shape[0], 2) or not np.all(np.isfinite(coords)):
         raise RuntimeError(f"{spec.name} produced an invalid layout of shape {coords.shape}")
-    return scale_unit(coords)
+    return scale_unit(separate_coincident(scale_unit(coords)), robust=False)

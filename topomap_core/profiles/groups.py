@@ -21,6 +21,16 @@ from ..errors import TopomapError
 GROUP_MODES = ("label", "label+correctness", "column")
 DEFAULT_PER_GROUP = 200
 
+#: Groups with fewer examples than this get a warning (``TOPOMAPS_MIN_GROUP_SIZE``).
+DEFAULT_MIN_GROUP_SIZE = 20
+
+
+def min_group_size() -> int:
+    """Smallest group shown without a warning (``TOPOMAPS_MIN_GROUP_SIZE``, default 20)."""
+    from ..config import int_setting
+
+    return int_setting("TOPOMAPS_MIN_GROUP_SIZE", DEFAULT_MIN_GROUP_SIZE, 1)
+
 
 @dataclass
 class Grouping:
@@ -96,7 +106,8 @@ def make_groups(
     n_examples : int, optional
         Number of examples (taken from the arrays given if omitted).
     random_groups : int, default=0
-        Number K of random baseline groups ``random-1`` ... ``random-K`` to add.
+        Number K of random baseline groups ``random-1`` ... ``random-K`` to add: disjoint,
+        each as large as the median real group (at most ``per_group``).
     per_group : int, default=200
         Examples sampled per group (all of them if a group is smaller).
     random_state : int, RandomState or None
@@ -171,10 +182,16 @@ def make_groups(
     if random_groups:
         if random_groups > n:
             raise TopomapError(f"random_groups={random_groups} is more than the {n} examples")
-        # A random partition keeps the baseline groups disjoint, like real classes.
-        for k, part in enumerate(np.array_split(rng.permutation(n), random_groups), start=1):
-            names.append(f"random-{k}")
-            members.append(np.sort(part[:per_group]))
+        # The paper's baseline (6.2): random groups as large as the real ones (their median
+        # size), so that a real group's map is not judged against averages of more examples.
+        # Disjoint, like real classes; smaller only when K of them do not fit in the data.
+        real = [m.size for m in members]
+        size = int(np.median(real)) if real else n // random_groups
+        size = max(1, min(size, per_group, n // random_groups))
+        perm = rng.permutation(n)
+        for k in range(random_groups):
+            names.append(f"random-{k + 1}")
+            members.append(np.sort(perm[k * size : (k + 1) * size]))
     for name, indices in extra:
         idx = np.unique(np.asarray(indices, dtype=np.int64))
         if idx.size == 0:

@@ -38,6 +38,9 @@ class NAP:
         Group name -> its example indices (sorted), when the NAP was computed from a
         grouping (the Mapper view highlights the maps' selected group with them); None in
         NAPs cached before it was kept.
+    activation_scale : float
+        ``max |group mean|`` before the mean over groups was subtracted: what the NAP's
+        spread is measured against to tell a layer that barely responds (NaN if unknown).
     """
 
     group_names: list[str]
@@ -45,6 +48,7 @@ class NAP:
     normalized: np.ndarray
     dropped_groups: list[str] = field(default_factory=list)
     members: dict[str, np.ndarray] | None = None
+    activation_scale: float = float("nan")
 
     @property
     def n_groups(self) -> int:
@@ -66,6 +70,17 @@ class NAP:
         """
         axes = tuple(range(1, self.normalized.ndim - 1))
         return self.normalized.mean(axis=axes) if axes else self.normalized
+
+    @property
+    def dead_neurons(self) -> np.ndarray:
+        """Indices of the neurons whose NAP is exactly zero for every group (and position).
+
+        Typically ReLUs that never fire; they carry no information, and before their
+        separation (:func:`~topomap_core.placement._base.separate_coincident`) every layout
+        put them on one point.
+        """
+        flat = self.normalized.reshape(-1, self.n_neurons)
+        return np.flatnonzero(np.all(flat == 0, axis=0))
 
     def profile(self, kind: str = "paper") -> np.ndarray:
         """The matrix the layout is computed from, shape (n_features, n_neurons).
@@ -148,6 +163,7 @@ class NapAccumulator:
             group_sizes=[int(c) for c in self._counts[keep]],
             normalized=normalized.reshape((int(keep.sum()), *self._shape)),
             dropped_groups=[n for n, k in zip(self.group_names, keep, strict=True) if not k],
+            activation_scale=float(np.max(np.abs(means))),
         )
 
 
