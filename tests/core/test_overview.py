@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from topomap_core.analyses.overview import OverviewRequest
+from topomap_core.analyses.view import ViewRequest
 from topomap_core.cli import main
 from topomap_core.errors import TopomapError
 from topomap_core.jobs.registry import JOBS
@@ -69,11 +71,12 @@ def test_the_demo_cnn_separates_digits_more_in_deeper_layers(cnn_overview):
         assert int(row["draws"]) == 20
 
 
-def test_the_overview_image_has_a_row_per_layer_and_a_column_per_group(cnn_overview):
+def test_the_overview_writes_one_group_order_and_a_png(cnn_overview):
+    summary = json.loads((cnn_overview / "summary.json").read_text())
+    assert sorted(summary["groups"]) == [str(i) for i in range(10)]
+    assert summary["layers"] == ["conv1", "conv2", "output"]
     image = Image.open(cnn_overview / "overview.png")
-    assert image.format == "PNG"
-    # Three rows of ten maps: taller than a single row, wider than tall.
-    assert image.width > image.height / 3
+    assert image.format == "PNG" and image.height > image.width / 10
 
 
 def test_a_trimmed_layer_list_reuses_the_cached_naps_and_layouts(tmp_path, demo_dir):
@@ -83,14 +86,20 @@ def test_a_trimmed_layer_list_reuses_the_cached_naps_and_layouts(tmp_path, demo_
     store = Store(tmp_path / "store")
     job = JOBS["overview"]
     base = dict(model="demo:digits-cnn", data="demo:digits", per_group=10, method="PCA",
-                profile="mean", draws=5)  # fmt: skip
-    both, _ = get_or_compute(job, OverviewRequest(layers=("conv2", "conv1"), **base), store)
+                profile="mean")  # fmt: skip
+    both, _ = get_or_compute(
+        job, OverviewRequest(layers=("conv2", "conv1"), draws=5, **base), store
+    )
     assert [layer.name for layer in both.layers] == ["conv1", "conv2"]
     assert "load_model" in both.timings
-    one, _ = get_or_compute(job, OverviewRequest(layers=("conv2",), **base), store)
+    one, _ = get_or_compute(job, OverviewRequest(layers=("conv2",), draws=5, **base), store)
     # The layer's NAP (the Maps view's cache entry) and layout came from the cache.
     assert "load_model" not in one.timings
     np.testing.assert_array_equal(one.layers[0].layout, both.layers[1].layout)
+    # The Maps view of that layer finds the same NAP: no model is loaded.
+    view = ViewRequest(**{**base, "layer": "conv2"})
+    shown, _ = get_or_compute(JOBS["view"], view, store)
+    assert "load_model" not in shown.timings
 
 
 @pytest.mark.parametrize(
