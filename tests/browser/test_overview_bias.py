@@ -1,17 +1,26 @@
-"""The Overview and Bias tabs in a real browser: opened by a link, run (or stored), drawn."""
+"""The Overview and Bias tabs in a real browser: each opened by its link on the demo, drawn.
+
+Both results are computed here, into the server's store, and the links open them: the Run
+button, progress and job process are the one ``register_job`` path every tab shares (run in a
+browser by the Maps, Training and Compare tests), and a cold job process per view would cost
+this test most of its time.
+"""
 
 from __future__ import annotations
 
 from selenium.webdriver.common.by import By
 from support import wait_for, wait_text
 
-from callbacks import bias
+from callbacks import bias, overview
 from layouts.bias import BiasIds
 from layouts.overview import OverviewIds
 from topomap_core.jobs.results import get_or_compute
 from topomap_core.store import Store
 
-RUN_TIMEOUT = 240
+#: The sidebar's values of the links below (the MLP: the demo model test servers have).
+SHARED = dict(model="demo:digits-mlp", data="demo:digits", layer="dense", groups="label",
+              random_groups=0, per_group=10, method="PCA", seed=0)  # fmt: skip
+QUERY = "model=demo:digits-mlp&per_group=10&method=PCA"
 
 
 def _heatmaps(driver, graph_id: str) -> int:
@@ -21,10 +30,9 @@ def _heatmaps(driver, graph_id: str) -> int:
     )
 
 
-def _run(driver, run_id: str, status_id: str, graph_id: str, n_maps: int) -> None:
-    wait_for(driver, lambda d: d.find_element(By.ID, run_id).is_displayed(), 60, "no Run button")
-    driver.find_element(By.ID, run_id).click()
-    wait_text(driver, f"#{status_id}", "Done in", RUN_TIMEOUT)
+def _open(driver, url: str, status_id: str, graph_id: str, n_maps: int) -> None:
+    driver.get(url)
+    wait_text(driver, f"#{status_id}", "stored", 60)
     wait_for(
         driver,
         lambda d: _heatmaps(d, graph_id) == n_maps,
@@ -33,11 +41,15 @@ def _run(driver, run_id: str, status_id: str, graph_id: str, n_maps: int) -> Non
     )
 
 
-def test_overview_runs_and_the_bias_view_opens_drawn(app_server, browser, monkeypatch):
-    shared = "per_group=10&method=PCA"
-    # The MLP (the demo model the test servers have trained): its Dense layers, by default.
-    browser.get(f"{app_server.url}?model=demo:digits-mlp&{shared}&tab=overview&draws=5")
-    _run(browser, OverviewIds.RUN, OverviewIds.STATUS, OverviewIds.MAPS, 2 * 10)
+def test_the_overview_and_bias_views_open_drawn(app_server, browser, monkeypatch):
+    monkeypatch.setenv("TOPOMAPS_DATA_DIR", str(app_server.data_dir))  # the server's demos
+    store = Store(app_server.data_dir)
+    get_or_compute(*overview.overview_request({**SHARED, "layers": "", "draws": 5}), store)
+    get_or_compute(*bias.bias_request({**SHARED, "draws": 5}), store)
+
+    # Every Dense layer of the MLP by default: two rows of ten maps, and the curve.
+    url = f"{app_server.url}?{QUERY}&tab=overview&draws=5"
+    _open(browser, url, OverviewIds.STATUS, OverviewIds.MAPS, 2 * 10)
     curve = browser.execute_script(
         f"return document.querySelector('#{OverviewIds.CURVE} .js-plotly-plot')._fullData[0].x;"
     )
@@ -45,16 +57,7 @@ def test_overview_runs_and_the_bias_view_opens_drawn(app_server, browser, monkey
     # The sidebar's model is the one analysed: its section stays shown on this tab.
     assert browser.find_element(By.CSS_SELECTOR, ".panel-model").is_displayed()
 
-    # The bias result, computed here into the server's store (one cold job process less: the
-    # Run path is the overview's above), is what its link opens: drawn without a job.
-    monkeypatch.setenv("TOPOMAPS_DATA_DIR", str(app_server.data_dir))
-    values = dict(model="demo:digits-mlp", data="demo:digits", layer="dense", groups="label",
-                  per_group=10, method="PCA", seed=0, draws=5)  # fmt: skip
-    job, request = bias.bias_request(values)
-    get_or_compute(job, request, Store(app_server.data_dir))
-    browser.get(f"{app_server.url}?model=demo:digits-mlp&{shared}&tab=bias&bias_draws=5")
-    wait_text(browser, f"#{BiasIds.STATUS}", "stored result", 60)
-    wait_for(browser, lambda d: _heatmaps(d, BiasIds.MAPS) == 2 * 10, 60, "no bias maps")
-    sentence = browser.find_element(By.ID, BiasIds.SENTENCE).text
-    assert "chance in layer 'dense'" in sentence
+    url = f"{app_server.url}?{QUERY}&tab=bias&bias_draws=5"
+    _open(browser, url, BiasIds.STATUS, BiasIds.MAPS, 2 * 10)
+    assert "chance in layer 'dense'" in browser.find_element(By.ID, BiasIds.SENTENCE).text
     assert "× chance" in browser.find_element(By.ID, BiasIds.SCORE).text
