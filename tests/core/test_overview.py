@@ -14,7 +14,7 @@ from topomap_core.analyses.view import ViewRequest
 from topomap_core.cli import main
 from topomap_core.errors import TopomapError
 from topomap_core.jobs.registry import JOBS
-from topomap_core.profiles.separation import ExamplePool, separation
+from topomap_core.profiles.separation import ExamplePool, describe, separation
 
 
 def test_separation_is_one_for_shuffled_groups_and_grows_with_the_gap():
@@ -33,6 +33,13 @@ def test_separation_is_one_for_shuffled_groups_and_grows_with_the_gap():
     assert low <= far.score <= high
     # Seeded: the same draws again.
     np.testing.assert_array_equal(separation(apart, 30, 1).random, far.random)
+    # The sentence: more than chance, even with too few draws for a 5 % test; or not.
+    assert describe(far).startswith(f"The model separates these groups {far.score:.1f}× more")
+    few = describe(separation(apart, draws=5, random_state=1))
+    assert "more than chance" in few and "all 5 random groupings" in few
+    # Each group holds the same examples: no farther apart than any regrouping.
+    same = ExamplePool(np.tile(noise[:10], (4, 1)), np.repeat(np.arange(4), 10), list("abcd"))
+    assert "no more than chance" in describe(separation(same, draws=30, random_state=1))
 
 
 def test_separation_needs_two_groups_and_two_draws():

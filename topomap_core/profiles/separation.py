@@ -281,15 +281,22 @@ def describe(result: Separation, where: str = "") -> str:
     place = f" {where}" if where else ""
     low, high = result.spread
     draws = len(result.random)
+    farther = int(np.sum(result.random >= result.distance))
     if result.p_value <= 0.05:
         return (
             f"The model separates these groups {_times(result.score)} more than chance{place} "
             f"({_times(low)} to {_times(high)} against {draws} random groupings of the same "
             "sizes)."
         )
+    if farther == 0:
+        # Farther apart than every draw, but too few draws for a 5 % test (fewer than 19).
+        return (
+            f"The model separates these groups {_times(result.score)} more than chance{place}, "
+            f"farther apart than all {draws} random groupings of the same sizes (draw at "
+            "least 19 for a 5 % test)."
+        )
     return (
         f"The model separates these groups no more than chance{place}: "
         f"{_times(result.score)} the distance of random groups of the same sizes "
-        f"({sum(result.random >= result.distance)} of {draws} random groupings are farther "
-        "apart)."
+        f"({farther} of {draws} random groupings are farther apart)."
     )
