@@ -22,7 +22,18 @@ quiet_tensorflow()
 from dash import Dash  # noqa: E402 - TensorFlow settings must come first
 
 import security  # noqa: E402
-from callbacks import compare, export, mapper, maps, page, training, uploads, url  # noqa: E402
+from callbacks import (  # noqa: E402
+    bias,
+    compare,
+    export,
+    mapper,
+    maps,
+    overview,
+    page,
+    training,
+    uploads,
+    url,
+)
 from callbacks.common import DATA_DIR_KEY  # noqa: E402
 from callbacks.jobs import background_manager  # noqa: E402
 from layouts import page as page_layout  # noqa: E402
@@ -38,7 +49,7 @@ LOG = logging.getLogger(__name__)
 SECRET_FILE = "secret_key"
 
 #: The tabs of the main area, the first being the default (a link without ``tab``).
-TABS = (maps.TAB, training.TAB, compare.TAB, mapper.TAB)
+TABS = (maps.TAB, training.TAB, compare.TAB, mapper.TAB, overview.TAB, bias.TAB)
 
 #: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs).
 FEATURES = (uploads, export, page)

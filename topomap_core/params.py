@@ -29,6 +29,7 @@ __all__ = [
     "HASH_RE",
     "Interval",
     "Name",
+    "NameList",
     "Options",
     "Param",
     "Reference",
@@ -219,6 +220,32 @@ class Name(Constraint):
 
     def describe(self) -> str:
         return "a name"
+
+
+@dataclasses.dataclass(frozen=True)
+class NameList(Constraint):
+    """Up to ``most`` distinct names (:class:`Name`), as a list or comma-separated text.
+
+    The clean value is a tuple in the given order; an empty list is None (the caller's
+    default, e.g. "every layer").
+    """
+
+    most: int = 64
+
+    def clean(self, raw: Any, paths: bool = False) -> Any:
+        if isinstance(raw, str):
+            items = [part.strip() for part in raw.split(",") if part.strip()]
+        elif isinstance(raw, (list, tuple)):
+            items = list(raw)
+        else:
+            raise ParamError(f"{short(raw)!r} (not a list of names)")
+        if len(items) > self.most:
+            raise ParamError(f"has {len(items)} names (at most {self.most})")
+        names = tuple(dict.fromkeys(Name().clean(item) for item in items))
+        return names or None
+
+    def describe(self) -> str:
+        return f"up to {self.most} names, comma-separated"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,10 +24,13 @@ def test_the_registry_lists_every_analysis():
         "describe-series",
         "check-data",
         "inspect-checkpoints",
+        "overview",
+        "bias",
     } <= set(JOBS)
-    assert {job.command for job in JOBS.values() if job.command} >= {"map", "training", "compare"}
+    commands = {job.command for job in JOBS.values() if job.command}
+    assert commands >= {"map", "training", "compare", "overview", "bias"}
     with pytest.raises(
-        TopomapError, match="unknown job 'nope'; valid: check-data, compare, describe, "
+        TopomapError, match="unknown job 'nope'; valid: bias, check-data, compare, describe, "
     ):
         get_job("nope")
 

@@ -422,18 +422,22 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
     layout = client.get("/_dash-layout")
     assert layout.status_code == 200
     text = layout.get_data(as_text=True)
+    from layouts.bias import BiasIds
     from layouts.compare import CompareIds
+    from layouts.overview import OverviewIds
     from layouts.training import TrainingIds
 
-    for cid in (*ID, *TrainingIds, *CompareIds):
+    for cid in (*ID, *TrainingIds, *CompareIds, *OverviewIds, *BiasIds):
         assert f'"{cid}"' in text, cid
     deps = client.get("/_dash-dependencies").get_json()
     background = [d for d in deps if d.get("background")]
-    # The jobs: the Maps Run, the Training Run and its exports, the Compare job.
+    # The jobs: the Maps Run, the Training Run and its exports, Compare, Overview and Bias.
     triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
     assert triggers == [
+        "bias-run.n_clicks",
         "compare-run.n_clicks",
         "mapper-run.n_clicks",
+        "overview-run.n_clicks",
         "run-button.n_clicks",
         "train-export-gif.n_clicks",
         "train-run.n_clicks",

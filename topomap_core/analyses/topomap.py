@@ -12,34 +12,41 @@ models' stacked) and hands it over, as openTSNE's optimiser takes prepared affin
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..distances import METRICS
 from ..io.demo import demo_names
+from ..jobs.base import Cache, digest
 from ..params import Interval, Name, Options, Reference, param
 from ..placement import available_methods, compute_layout, seed_note
 from ..profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES, make_groups, min_group_size
 from ..profiles.interpolate import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
 from ..profiles.nap import NAP, PROFILES, NapAccumulator
 from ..profiles.ordering import GroupOrder, order_groups
+from ..profiles.separation import ExamplePool, PoolCollector
 from ..progress import ProgressCallback, report
 
 __all__ = [
+    "LazyInputs",
     "MapParams",
     "NAP_VERSION",
     "compute_nap",
     "draw",
     "map_notes",
     "model_ref",
+    "nap_and_pool",
     "nap_key",
     "place",
+    "pool_key",
 ]
 
 #: Bump when a change makes cached NAPs stale.
 NAP_VERSION = "3"  # 3: random groups as large as the real ones
+#: Bump when a change makes cached example pools (:func:`pool_key`) stale.
+POOL_VERSION = "1"
 
 #: Largest accepted values (requests are untrusted input; the UI bounds nothing).
 MAX_RANDOM_GROUPS = 100
@@ -187,6 +194,7 @@ def compute_nap(
     progress: ProgressCallback | None = None,
     timings: dict | None = None,
     extra_groups: Sequence[tuple[str, np.ndarray]] = (),
+    on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> NAP:
     """Group the examples and compute the layer's NAP, streaming over batches.
 
@@ -204,6 +212,10 @@ def compute_nap(
         Filled with the seconds spent per stage.
     extra_groups : sequence of (name, indices)
         Custom groups added next to the grouping's (exactly these examples).
+    on_batch : callable, optional
+        ``on_batch(activations, membership)`` for each batch, with the membership matrix's
+        columns in the grouping's order (real groups first, then the random ones): anything
+        else computed from the same pass (:func:`nap_and_pool`).
     """
     from ..io.data import check_fits
     from ..io.models import get_layer, input_shape, iter_activations, predict
@@ -241,12 +253,95 @@ def compute_nap(
         indices=examples,
         with_predictions=False,
     ):
-        acc.add(acts, membership[start : start + len(acts)])
+        rows = membership[start : start + len(acts)]
+        acc.add(acts, rows)
+        if on_batch is not None:
+            on_batch(acts, rows)
     nap = acc.result()
     nap.dropped_groups = grouping.empty + nap.dropped_groups
     nap.members = dict(zip(grouping.names, grouping.members, strict=True))
     timings["activations"] = time.perf_counter() - t1
     return nap
+
+
+class LazyInputs:
+    """A request's model and data, opened on first use (cached NAPs need neither).
+
+    Parameters
+    ----------
+    sources : topomap_core.jobs.base.Sources
+    timings : dict, optional
+        Gets ``load_model`` and ``load_data`` seconds.
+    field : str, default="model"
+        The request field naming the model.
+    """
+
+    def __init__(self, sources, timings: dict | None = None, field: str = "model"):
+        self.sources = sources
+        self.timings = {} if timings is None else timings
+        self.field = field
+        self._model = None
+        self._dataset = None
+
+    def model(self):
+        """The model (loaded through the safe loader, once)."""
+        if self._model is None:
+            t0 = time.perf_counter()
+            self._model = self.sources.load_model(self.field)
+            self.timings["load_model"] = time.perf_counter() - t0
+        return self._model
+
+    def dataset(self):
+        """The data, for the model's input shape (loaded once)."""
+        if self._dataset is None:
+            from ..io.models import input_shape
+
+            model = self.model()
+            t0 = time.perf_counter()
+            self._dataset = self.sources.load_data(input_shape(model))
+            self.timings["load_data"] = time.perf_counter() - t0
+        return self._dataset
+
+
+def pool_key(nap_parts: dict) -> dict:
+    """The cache key parts of a layer's :class:`~..profiles.separation.ExamplePool` (same
+    grouping as the NAP of ``nap_parts``)."""
+    return {**nap_parts, "kind": "group-pool", "v": POOL_VERSION}
+
+
+def nap_and_pool(
+    inputs: LazyInputs,
+    cache: Cache,
+    layer: str,
+    params: MapParams,
+    *,
+    progress: ProgressCallback | None = None,
+    timings: dict | None = None,
+) -> tuple[NAP, ExamplePool]:
+    """A layer's NAP and the example pool its separation is computed from, cached.
+
+    The NAP is the one every view of the layer uses (:func:`nap_key`); when either is missing,
+    both come from one pass over the examples.
+    """
+    sources = inputs.sources
+    nap_parts = nap_key(sources.id(inputs.field), sources.id("data"), layer, params)
+    nap_id, pool_id = digest(nap_parts), digest(pool_key(nap_parts))
+    nap, pool = cache.get(nap_id), cache.get(pool_id)
+    if nap is None or pool is None:
+        collector = PoolCollector(params.random_groups)
+        nap = compute_nap(
+            inputs.model(),
+            inputs.dataset(),
+            layer,
+            params,
+            progress=progress,
+            timings=timings,
+            on_batch=collector.add,
+        )
+        pool = collector.result(nap.group_names)
+        cache.set(nap_id, nap)
+        cache.set(pool_id, pool)
+    return nap, pool
 
 
 @dataclass
