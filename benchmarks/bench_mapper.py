@@ -14,16 +14,13 @@ Chromium. Not a test.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from topomap_core.shape.mapper import knee_eps, lens_values, mapper_graph  # noqa: E402
+from topomap_core.shape.mapper import knee_eps, lens_values, mapper_graph
 
 
 def timed_graph(name: str, vectors: np.ndarray, labels: np.ndarray, **settings) -> dict:
@@ -66,10 +63,16 @@ def synthetic(n: int, dims: int, clusters: int = 10, seed: int = 0):
 
 def browser_drawing(n_nodes_list=(1000, 2000)) -> None:
     """Plotly's drawing time of the tab's figure for big graphs, in headless Chromium."""
+    import importlib.util
+
     import plotly
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from support import make_chrome, remove_profile
+    # The test helpers are a file, not an installed package.
+    path = Path(__file__).resolve().parent.parent / "tests" / "support.py"
+    spec = importlib.util.spec_from_file_location("support", path)
+    support = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(support)
+    make_chrome, remove_profile = support.make_chrome, support.remove_profile
 
     from layouts.figures.mapper import graph_figure
     from topomap_core.analyses.mapper import MapperRequest, MapperResult
