@@ -30,6 +30,7 @@ from ..errors import (
     one_line,
 )
 from ..progress import ProgressCallback, report
+from ..regularizers import topographic  # noqa: F401  (registers what the safe loader accepts)
 from .model_safety import inspect_model_file
 
 keras = config.import_keras()
