@@ -23,6 +23,7 @@ DEFAULTS = defaults(ViewRequest)
 DEMO_MODEL_LABELS = {
     "demo:digits-mlp": "Demo: digits MLP (dense layers)",
     "demo:digits-cnn": "Demo: digits CNN (convolutions)",
+    "demo:digits-cnn-topographic": "Demo: digits CNN, topographic conv2 (16×8 grid)",
 }
 DEMO_DATA_LABELS = {"demo:digits": "Demo: 8×8 digits (540 test images)"}
 

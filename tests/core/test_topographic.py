@@ -148,3 +148,86 @@ def test_other_custom_regularizers_are_still_refused(save_model, edit, message):
     with pytest.raises(ModelRefusedError, match=message) as info:
         models.load_model(edited)
     assert "custom code is refused" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Training: the train-topographic job and command
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_training(tmp_path_factory):
+    """A tiny Dense model (5 -> 16 -> 3) and a .npz of 60 labelled examples."""
+    folder = tmp_path_factory.mktemp("train-topo")
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            layers.Dense(16, activation="relu", name="hidden"),
+            layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    model.save(folder / "tiny.keras")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = np.argmax(x[:, :3], axis=1)
+    np.savez(folder / "data.npz", x=x, y=y)
+    return folder
+
+
+def _train_request(folder, **values):
+    from topomap_core.jobs.registry import get_job
+
+    job = get_job("train_topographic")
+    base = {"model": str(folder / "tiny.keras"), "data": str(folder / "data.npz")}
+    return job, job.validate({**base, "layer": "hidden", **values}, paths=True)
+
+
+def test_training_makes_neighbours_similar_and_saves_a_loadable_model(tiny_training, tmp_path):
+    job, request = _train_request(
+        tiny_training, grid="4x4", strength=0.1, epochs=3, learning_rate=0.05, batch_size=8
+    )
+    stages = []
+    result = job.run(request, lambda stage, done, total: stages.append((stage, done, total)))
+    assert stages == [("training", 1, 3), ("training", 2, 3), ("training", 3, 3)]
+    sim = result.similarity["hidden"]
+    assert sim["after"] > sim["before"] + 0.2 and sim["after"] > sim["after_shuffled"] + 0.1
+    assert len(result.epoch_s) == 3 and 0 <= result.accuracy_after <= 1
+    path = tmp_path / "trained.keras"
+    path.write_bytes(result.model_bytes)
+    reg = models.load_model(path).get_layer("hidden").kernel_regularizer
+    assert (reg.rows, reg.cols, reg.strength, reg.mode) == (4, 4, 0.1, "weights")
+
+
+def test_training_cancels_and_refuses_a_layer_the_mode_cannot_take(tiny_training):
+    from topomap_core.errors import Cancelled, TopomapError
+
+    job, request = _train_request(tiny_training, epochs=5)
+    with pytest.raises(Cancelled, match="training cancelled at 1/5"):
+        job.run(request, lambda stage, done, total: True)
+    for values, message in [
+        ({"grid": "3x2"}, "grid 3x2 holds 6 units but layer 'hidden' has 16"),
+        ({"layer": "nope"}, "model has no layer 'nope'"),
+        ({"neighbourhood": 4}, "Neighbourhood 4 must be odd"),
+    ]:
+        job, request = _train_request(tiny_training, **values)
+        with pytest.raises(TopomapError, match=message):
+            job.run(request)
+
+
+def test_cli_trains_in_activations_mode_and_refuses_bad_grids(tiny_training, tmp_path, capsys):
+    from topomap_core.cli import main
+
+    common = ["train-topographic", "--model", str(tiny_training / "tiny.keras"), "--data",
+              str(tiny_training / "data.npz"), "--layer", "hidden", "--quiet"]  # fmt: skip
+    assert main([*common, "--grid", "4by2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Grid '4by2' (not RxC such as 16x8 or auto)" in err
+    code = main([*common, "--mode", "activations", "--epochs", "1", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "hidden on 4x4 (activations)" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["layers"]["hidden"]["grid"] == "4x4" and len(summary["epoch_s"]) == 1
+    reg = models.load_model(tmp_path / "model.keras").get_layer("hidden").activity_regularizer
+    assert isinstance(reg, TopographicRegularizer) and reg.mode == "activations"

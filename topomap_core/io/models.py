@@ -280,6 +280,12 @@ def get_layer(model: keras.Model, name: str) -> LayerInfo:
     raise LayerNotFoundError(f"model has no layer {name!r}; valid layers: {shown}")
 
 
+def layer_object(model: keras.Model, name: str) -> Any:
+    """The Keras layer at path ``name`` (:func:`get_layer` checks it and names the valid ones)."""
+    get_layer(model, name)
+    return _find_layer(model, name)
+
+
 def _find_layer(model: Any, name: str) -> Any:
     """Return the Keras layer at path ``name`` (e.g. ``"backbone/conv2"``), or None."""
     layer = model

@@ -9,10 +9,13 @@ object; it needs only the names, so importing this package imports neither Keras
 
 from __future__ import annotations
 
-__all__ = ["PACKAGE", "REGULARIZERS", "registered_name"]
+__all__ = ["MODES", "PACKAGE", "REGULARIZERS", "registered_name"]
 
 #: The package our classes are registered under (``keras.saving.register_keras_serializable``).
 PACKAGE = "topomaps"
+
+#: What the topographic penalty compares: the units' weights or their activations.
+MODES = ("weights", "activations")
 
 #: Class name -> the module that defines (and registers) it.
 REGULARIZERS: dict[str, str] = {

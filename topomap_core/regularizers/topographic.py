@@ -24,16 +24,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import config
-from . import PACKAGE
+from . import MODES, PACKAGE
 from .grid import DEFAULT_NEIGHBOURHOOD, check_grid, check_neighbourhood, neighbour_pairs
 
 keras = config.import_keras()
 ops = keras.ops
 
 __all__ = ["MODES", "TopographicRegularizer", "topographic_penalty"]
-
-#: What the penalty compares: the units' weights or their activations.
-MODES = ("weights", "activations")
 
 _EPSILON = 1e-12
 
