@@ -47,6 +47,8 @@ INPUTS: tuple[tuple[str, str], ...] = (
     ("per_group", ID.PER_GROUP),
     ("method", ID.METHOD_SELECT),
     ("seed", ID.SEED_INPUT),
+    ("nap", ID.NAP_SELECT),
+    ("nap_class", ID.NAP_CLASS_SELECT),
 )
 
 #: The sidebar's controls every tab shares: data, grouping and layout.

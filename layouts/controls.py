@@ -11,6 +11,7 @@ from typing import Any
 
 from dash import dcc, html
 
+from topomap_core.analyses.topomap import GRID_METHOD
 from topomap_core.analyses.view import ViewRequest
 from topomap_core.params import bounds, defaults
 from topomap_core.placement import LAYOUT_METHODS
@@ -74,8 +75,18 @@ def layer_options(layers: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def method_options() -> list[dict[str, str]]:
-    """Every registered layout method, with its one-line summary as the tooltip."""
-    return [{"label": m.name, "value": m.name, "title": m.summary} for m in LAYOUT_METHODS.values()]
+    """Every registered layout method, with its one-line summary as the tooltip, and
+    ``grid`` (the view checks that the layer has one)."""
+    grid = {
+        "label": GRID_METHOD,
+        "value": GRID_METHOD,
+        "title": "the grid of a layer trained with the topographic regularizer (Maps and "
+        "Topographic tabs)",
+    }
+    return [
+        *({"label": m.name, "value": m.name, "title": m.summary} for m in LAYOUT_METHODS.values()),
+        grid,
+    ]
 
 
 def _section(
@@ -197,6 +208,37 @@ def build(models: list[dict[str, str]], data: list[dict[str, str]]) -> html.Asid
                         debounce=True,
                     ),
                     "The paper uses 200.",
+                ),
+            ],
+            className="field-row",
+        ),
+        html.Div(
+            [
+                _field(
+                    "Averaged",
+                    dcc.Dropdown(
+                        id=ID.NAP_SELECT,
+                        options=[
+                            {"label": "Activations (NAP)", "value": "mean"},
+                            {"label": "Gradient × activation (GradNAP)", "value": "grad"},
+                        ],
+                        value=DEFAULTS["nap"],
+                        clearable=False,
+                        searchable=False,
+                    ),
+                ),
+                _field(
+                    "GradNAP class",
+                    dcc.Dropdown(
+                        id=ID.NAP_CLASS_SELECT,
+                        options=[
+                            {"label": "True class", "value": "true"},
+                            {"label": "Predicted class", "value": "predicted"},
+                        ],
+                        value=DEFAULTS["nap_class"],
+                        clearable=False,
+                        searchable=False,
+                    ),
                 ),
             ],
             className="field-row",

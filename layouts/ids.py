@@ -31,6 +31,8 @@ class ID(StrEnum):
     PER_GROUP = "per-group"
     METHOD_SELECT = "method-select"
     SEED_INPUT = "seed-input"
+    NAP_SELECT = "nap-select"
+    NAP_CLASS_SELECT = "nap-class-select"
 
     # Running
     RUN_BUTTON = "run-button"
