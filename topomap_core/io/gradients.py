@@ -22,11 +22,49 @@ from .models import (
     _check_input_shape,
     _find_layer,
     _is_channels_first,
+    _single,
     activation_model,
     get_layer,
 )
 
 __all__ = ["iter_gradient_activations"]
+
+
+def _ancestors(tensor) -> set[int]:
+    """Ids of every symbolic tensor ``tensor`` is computed from (itself included)."""
+    seen: set[int] = set()
+    stack = [tensor]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        history = getattr(t, "_keras_history", None)
+        if history is None:
+            continue
+        nodes = getattr(history.operation, "_inbound_nodes", [])
+        if history.node_index < len(nodes):
+            stack.extend(nodes[history.node_index].input_tensors)
+    return seen
+
+
+def gradient_extractor(model, name: str):
+    """``inputs -> [layer output, predictions]`` with the predictions computed *from* that
+    output, so a gradient flows between them.
+
+    A loaded Sequential model may have called its layers more than once (its layers then have
+    several nodes); :func:`~.models.activation_model` takes the first node, which need not be
+    on the path to the model's output. Here the node on that path is chosen.
+    """
+    keras = config.import_keras()
+    layer = _find_layer(model, name)
+    if "/" not in name:
+        on_path = _ancestors(model.outputs[0])
+        for node in getattr(layer, "_inbound_nodes", []):
+            outs = node.output_tensors
+            if len(outs) == 1 and id(outs[0]) in on_path:
+                return keras.Model(_single(model.inputs), [outs[0], model.outputs[0]])
+    return activation_model(model, name, with_predictions=True)
 
 
 def iter_gradient_activations(
@@ -60,7 +98,8 @@ def iter_gradient_activations(
 
     keras = config.import_keras()
     x = _check_input_shape(model, x)
-    extractor = activation_model(model, name, with_predictions=True)
+    get_layer(model, name)  # an unknown layer: the message lists the valid ones
+    extractor = gradient_extractor(model, name)
     channels_first = _is_channels_first(
         _find_layer(model, name), len(get_layer(model, name).output_shape) + 1
     )
@@ -93,6 +132,11 @@ def iter_gradient_activations(
                 cls = np.argmax(np.asarray(preds), axis=1)
             score = tf.reduce_sum(tf.gather(preds, cls, axis=1, batch_dims=1))
         grads = tape.gradient(score, acts)
+        if grads is None:
+            raise DataError(
+                f"the model's output does not depend on layer {name!r} in a way TensorFlow "
+                "can differentiate; GradNAP is not available for it"
+            )
         values = np.asarray(grads * acts, dtype=np.float32)
         if channels_first:
             values = np.moveaxis(values, 1, -1)
