@@ -73,6 +73,8 @@ def test_round_trip_of_every_key():
         "per_group": 50,
         "method": "TSNE_PSO",
         "seed": 42,
+        "nap": "grad",
+        "nap_class": "predicted",
         "group": "3:wrong",
     }
     search = to_query(values)
