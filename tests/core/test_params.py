@@ -26,6 +26,8 @@ def test_defaults_are_the_dashboards_plain_load():
         "seed": 0,
         "profile": "paper",
         "metric": "cosine",
+        "nap": "mean",
+        "nap_class": "true",
         "model": "demo:digits-mlp",
     }
     assert params.validate(ViewRequest, {}) == ViewRequest()

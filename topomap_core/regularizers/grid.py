@@ -28,6 +28,7 @@ __all__ = [
     "grid_text",
     "neighbour_pairs",
     "neighbour_similarity",
+    "offset_weights",
     "parse_grid",
     "shuffled_similarity",
 ]
@@ -112,6 +113,28 @@ def grid_positions(n_units: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     return index // cols, index % cols
 
 
+def _offset_weights(
+    n_units: int, rows: int, cols: int, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(dr, dc, weight, valid)``: the neighbourhood's offsets (the centre left out) and, per
+    unit and offset, the normalised weight (0 where the member is outside or empty)."""
+    check_grid(rows, cols, n_units)
+    check_neighbourhood(size)
+    half = size // 2
+    dr, dc = np.meshgrid(np.arange(-half, half + 1), np.arange(-half, half + 1), indexing="ij")
+    keep = (dr != 0) | (dc != 0)
+    dr, dc = dr[keep], dc[keep]
+    row, col = grid_positions(n_units, cols)
+    r = row[:, None] + dr[None, :]
+    c = col[:, None] + dc[None, :]
+    # Clipped at the border, and the empty cells after the last unit are no members.
+    valid = (r >= 0) & (r < rows) & (c >= 0) & (c < cols) & (r * cols + c < n_units)
+    weight = np.where(valid, 1.0 / np.hypot(dr, dc)[None, :], 0.0)
+    total = weight.sum(axis=1, keepdims=True)
+    weight = np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
+    return dr, dc, weight, valid
+
+
 def neighbour_pairs(
     n_units: int, rows: int, cols: int, size: int = DEFAULT_NEIGHBOURHOOD
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,23 +155,30 @@ def neighbour_pairs(
     weight : ndarray of float64, shape (n_pairs,)
         ``1 / |grid distance|``, normalised to sum to 1 over each centre's members.
     """
-    check_grid(rows, cols, n_units)
-    check_neighbourhood(size)
-    half = size // 2
-    dr, dc = np.meshgrid(np.arange(-half, half + 1), np.arange(-half, half + 1), indexing="ij")
-    keep = (dr != 0) | (dc != 0)
-    dr, dc = dr[keep], dc[keep]
-    row, col = grid_positions(n_units, cols)
-    r = row[:, None] + dr[None, :]
-    c = col[:, None] + dc[None, :]
-    member = r * cols + c
-    # Clipped at the border, and the empty cells after the last unit are no members.
-    valid = (r >= 0) & (r < rows) & (c >= 0) & (c < cols) & (member < n_units)
-    weight = np.where(valid, 1.0 / np.hypot(dr, dc)[None, :], 0.0)
-    total = weight.sum(axis=1, keepdims=True)
-    weight = np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
+    dr, dc, weight, valid = _offset_weights(n_units, rows, cols, size)
     centre = np.broadcast_to(np.arange(n_units)[:, None], valid.shape)
+    member = centre + dr[None, :] * cols + dc[None, :]
     return centre[valid], member[valid], weight[valid]
+
+
+def offset_weights(
+    n_units: int, rows: int, cols: int, size: int = DEFAULT_NEIGHBOURHOOD
+) -> list[tuple[int, int, np.ndarray]]:
+    """The neighbourhood as shifts of the grid: ``(dr, dc, weight)`` per offset, ``weight``
+    of shape (rows, cols) holding each centre cell's weight for the member at
+    ``(row + dr, col + dc)`` (0 where there is none). Offsets no unit uses are left out.
+
+    The same weights as :func:`neighbour_pairs`, laid out for a penalty computed by shifting
+    the grid of vectors (slices and products; their gradients are slices too).
+    """
+    dr, dc, weight, _ = _offset_weights(n_units, rows, cols, size)
+    full = np.zeros((rows * cols, len(dr)))
+    full[:n_units] = weight
+    return [
+        (int(dr[k]), int(dc[k]), full[:, k].reshape(rows, cols))
+        for k in range(len(dr))
+        if full[:, k].any()
+    ]
 
 
 def _unit_vectors(vectors: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ Two modes, one class:
   is its activations over the batch (and positions). Keras divides an activity penalty by the
   batch size.
 
-The pairs are computed once per unit count in NumPy (:func:`.grid.neighbour_pairs`); the
-penalty is one gather of the unit-normalised vectors, not a loop over units.
+The weights are computed in NumPy (:func:`.grid.offset_weights`); the penalty shifts the grid
+of unit-normalised vectors once per neighbourhood offset (8 for 3 x 3), never loops over units.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import config
 from . import MODES, PACKAGE
-from .grid import DEFAULT_NEIGHBOURHOOD, check_grid, check_neighbourhood, neighbour_pairs
+from .grid import DEFAULT_NEIGHBOURHOOD, check_grid, check_neighbourhood, offset_weights
 
 keras = config.import_keras()
 ops = keras.ops
@@ -38,6 +38,12 @@ _EPSILON = 1e-12
 def topographic_penalty(vectors, rows: int, cols: int, size: int = DEFAULT_NEIGHBOURHOOD):
     """``sum over pairs of weight * (1 - cos(centre, member))`` as a backend tensor.
 
+    The unit-normalised vectors are laid on the grid, ``(dim, rows, cols)``, zero-padded by
+    ``size // 2``; for each of the ``size**2 - 1`` offsets the grid and its shifted copy give
+    every centre's cosine to its member at that offset (one product and one sum over
+    ``dim``), weighted by :func:`.grid.offset_weights`. Slices and products only: their
+    gradients are slices too, not the scatter of a gather (several times slower on CPU).
+
     Parameters
     ----------
     vectors : tensor of shape (..., n_units)
@@ -46,11 +52,20 @@ def topographic_penalty(vectors, rows: int, cols: int, size: int = DEFAULT_NEIGH
         The grid and the neighbourhood side.
     """
     n_units = int(vectors.shape[-1])
-    centre, member, weight = neighbour_pairs(n_units, rows, cols, size)
+    offsets = offset_weights(n_units, rows, cols, size)
     v = ops.reshape(ops.cast(vectors, "float32"), (-1, n_units))
     v = v / ops.sqrt(ops.sum(v * v, axis=0, keepdims=True) + _EPSILON)
-    cos = ops.sum(ops.take(v, centre, axis=1) * ops.take(v, member, axis=1), axis=0)
-    return ops.sum(ops.convert_to_tensor(weight.astype(np.float32)) * (1.0 - cos))
+    if rows * cols > n_units:  # empty cells: zero vectors, with weight 0
+        v = ops.pad(v, [[0, 0], [0, rows * cols - n_units]])
+    g = ops.reshape(v, (-1, rows, cols))
+    half = size // 2
+    padded = ops.pad(g, [[0, 0], [half, half], [half, half]])
+    total = 0.0
+    for dr, dc, weight in offsets:
+        shifted = padded[:, half + dr : half + dr + rows, half + dc : half + dc + cols]
+        cos = ops.sum(g * shifted, axis=0)
+        total = total + ops.sum(ops.convert_to_tensor(weight.astype(np.float32)) * (1.0 - cos))
+    return total
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
