@@ -116,7 +116,7 @@ def test_map_params_are_declared_once_and_shared():
     from topomap_core.analyses.training_maps import TrainingRequest
 
     shared = [f.name for f in dataclasses.fields(MapParams)]
-    assert len(shared) == 9
+    assert len(shared) == 11  # with nap and nap_class (GradNAP, issue 13)
     for cls in (ViewRequest, TrainingRequest, CompareRequest):
         assert issubclass(cls, MapParams)
         assert [name for name in params.declared(cls) if name in shared] == shared

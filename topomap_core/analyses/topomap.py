@@ -1,6 +1,6 @@
 """What every analysis shares: the map parameters, the NAP of a model, and the maps step.
 
-``MapParams`` declares once the nine parameters every map analysis takes (data, layer, the
+``MapParams`` declares once the eleven parameters every map analysis takes (data, layer, the
 grouping and the layout). :func:`compute_nap` groups the examples and streams the layer's
 activations into a NAP (paper 3.1); :func:`nap_key` names that NAP in the cache, so a map view,
 a comparison and anything else that needs the same NAP share one entry. :func:`place` is the
