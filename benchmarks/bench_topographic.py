@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from topomap_core import config  # noqa: E402
+from topomap_core import config
 
 config.quiet_tensorflow()
 
