@@ -71,3 +71,16 @@ def test_gradnap_has_its_own_cache_key_and_needs_labels(tiny):
     params = MapParams(layer="hidden", nap="grad", groups="column")
     with pytest.raises(DataError, match="GradNAP of the true class needs integer labels 0..2"):
         compute_nap(model, unlabelled, "hidden", params)
+
+
+def test_gradnap_of_a_loaded_model_equals_the_original(tiny, save_model):
+    from topomap_core.io.models import load_model
+
+    model, data = tiny
+    params = MapParams(layer="hidden", nap="grad", per_group=100)
+    loaded = load_model(save_model(model))  # a loaded Sequential calls its layers twice
+    assert np.allclose(
+        compute_nap(loaded, data, "hidden", params).values,
+        compute_nap(model, data, "hidden", params).values,
+        atol=1e-7,
+    )
