@@ -380,17 +380,19 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
     assert layout.status_code == 200
     text = layout.get_data(as_text=True)
     from layouts.compare import CompareIds
+    from layouts.topographic import TopoIds
     from layouts.training import TrainingIds
 
-    for cid in (*ID, *TrainingIds, *CompareIds):
+    for cid in (*ID, *TrainingIds, *CompareIds, *TopoIds):
         assert f'"{cid}"' in text, cid
     deps = client.get("/_dash-dependencies").get_json()
     background = [d for d in deps if d.get("background")]
-    # The jobs: the Maps Run, the Training Run and its exports, the Compare job.
+    # The jobs: the Maps Run, the Training Run and its exports, the Compare and Topographic jobs.
     triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
     assert triggers == [
         "compare-run.n_clicks",
         "run-button.n_clicks",
+        "topo-run.n_clicks",
         "train-export-gif.n_clicks",
         "train-run.n_clicks",
     ]
