@@ -30,6 +30,7 @@ from callbacks import (  # noqa: E402
     maps,
     overview,
     page,
+    topographic,
     training,
     uploads,
     url,
@@ -49,7 +50,15 @@ LOG = logging.getLogger(__name__)
 SECRET_FILE = "secret_key"
 
 #: The tabs of the main area, the first being the default (a link without ``tab``).
-TABS = (maps.TAB, training.TAB, compare.TAB, mapper.TAB, overview.TAB, bias.TAB)
+TABS = (
+    maps.TAB,
+    training.TAB,
+    compare.TAB,
+    mapper.TAB,
+    overview.TAB,
+    bias.TAB,
+    topographic.TAB,
+)
 
 #: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs).
 FEATURES = (uploads, export, page)

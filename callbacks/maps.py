@@ -51,6 +51,8 @@ INPUTS: tuple[tuple[str, str], ...] = (
     ("method", ID.METHOD_SELECT),
     ("seed", ID.SEED_INPUT),
     ("selection", ID.SELECTION_SELECT),
+    ("nap", ID.NAP_SELECT),
+    ("nap_class", ID.NAP_CLASS_SELECT),
 )
 
 #: The sidebar's controls every tab shares: data, grouping and layout (the custom group

@@ -11,6 +11,7 @@ from typing import Any
 
 from dash import dcc, html
 
+from topomap_core.analyses.topomap import GRID_METHOD
 from topomap_core.analyses.view import ViewRequest
 from topomap_core.params import bounds, defaults
 from topomap_core.placement import LAYOUT_METHODS, seed_note
@@ -23,6 +24,7 @@ DEFAULTS = defaults(ViewRequest)
 DEMO_MODEL_LABELS = {
     "demo:digits-mlp": "Demo: digits MLP (dense layers)",
     "demo:digits-cnn": "Demo: digits CNN (convolutions)",
+    "demo:digits-cnn-topographic": "Demo: digits CNN, topographic conv2 (16×8 grid)",
 }
 DEMO_DATA_LABELS = {"demo:digits": "Demo: 8×8 digits (540 test images)"}
 
@@ -81,8 +83,18 @@ def layer_options(layers: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def method_options() -> list[dict[str, str]]:
-    """Every registered layout method, with its one-line summary as the tooltip."""
-    return [{"label": m.name, "value": m.name, "title": m.summary} for m in LAYOUT_METHODS.values()]
+    """Every registered layout method, with its one-line summary as the tooltip, and
+    ``grid`` (the view checks that the layer has one)."""
+    grid = {
+        "label": GRID_METHOD,
+        "value": GRID_METHOD,
+        "title": "the grid of a layer trained with the topographic regularizer (Maps and "
+        "Topographic tabs)",
+    }
+    return [
+        *({"label": m.name, "value": m.name, "title": m.summary} for m in LAYOUT_METHODS.values()),
+        grid,
+    ]
 
 
 def _section(
@@ -225,6 +237,37 @@ def build(
                 "Exactly these examples, added next to the groups (Maps tab).",
             ),
             className="panel-maps-only",
+        ),
+        html.Div(
+            [
+                _field(
+                    "Averaged",
+                    dcc.Dropdown(
+                        id=ID.NAP_SELECT,
+                        options=[
+                            {"label": "Activations (NAP)", "value": "mean"},
+                            {"label": "Gradient × activation (GradNAP)", "value": "grad"},
+                        ],
+                        value=DEFAULTS["nap"],
+                        clearable=False,
+                        searchable=False,
+                    ),
+                ),
+                _field(
+                    "GradNAP class",
+                    dcc.Dropdown(
+                        id=ID.NAP_CLASS_SELECT,
+                        options=[
+                            {"label": "True class", "value": "true"},
+                            {"label": "Predicted class", "value": "predicted"},
+                        ],
+                        value=DEFAULTS["nap_class"],
+                        clearable=False,
+                        searchable=False,
+                    ),
+                ),
+            ],
+            className="field-row",
         ),
     )
     layout = _section(

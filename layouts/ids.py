@@ -32,6 +32,8 @@ class ID(StrEnum):
     METHOD_SELECT = "method-select"
     SEED_INPUT = "seed-input"
     SELECTION_SELECT = "selection-select"
+    NAP_SELECT = "nap-select"
+    NAP_CLASS_SELECT = "nap-class-select"
 
     # Running
     RUN_BUTTON = "run-button"

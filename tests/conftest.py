@@ -166,3 +166,11 @@ def digits_cnn(demo_dir):
     from topomap_core.io.sources import load_model
 
     return load_model("demo:digits-cnn")
+
+
+@pytest.fixture(scope="session")
+def digits_cnn_topographic(demo_dir):
+    """The ``demo:digits-cnn-topographic`` model (fine-tuned once per session)."""
+    from topomap_core.io.sources import load_model
+
+    return load_model("demo:digits-cnn-topographic")

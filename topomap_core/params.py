@@ -27,6 +27,7 @@ from .errors import TopomapError
 
 __all__ = [
     "HASH_RE",
+    "Grid",
     "Interval",
     "Name",
     "NameList",
@@ -246,6 +247,27 @@ class NameList(Constraint):
 
     def describe(self) -> str:
         return f"up to {self.most} names, comma-separated"
+
+
+class Grid(Constraint):
+    """A topographic grid ``"RxC"`` (e.g. ``16x8``), or ``"auto"`` when ``allow_auto``."""
+
+    allow_auto: bool = True
+
+    def clean(self, raw: Any, paths: bool = False) -> Any:
+        from .regularizers.grid import GRID_RE, grid_text, parse_grid
+
+        if self.allow_auto and isinstance(raw, str) and raw.strip().lower() == "auto":
+            return "auto"
+        if not (isinstance(raw, str) and GRID_RE.match(raw)):
+            raise ParamError(f"{short(raw)!r} (not RxC such as 16x8{' or auto' * self.allow_auto})")
+        try:
+            return grid_text(*parse_grid(raw))
+        except ValueError as exc:  # a side out of range
+            raise ParamError(f"{short(raw)!r} ({str(exc).split(': ', 1)[-1]})") from None
+
+    def describe(self) -> str:
+        return "RxC" + (" or auto" if self.allow_auto else "")
 
 
 @dataclasses.dataclass(frozen=True)

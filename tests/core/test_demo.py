@@ -23,7 +23,7 @@ def _accuracy(model, x, y):
 
 
 def test_demo_names():
-    assert demo.DEMO_MODELS == ("demo:digits-mlp", "demo:digits-cnn")
+    assert demo.DEMO_MODELS == ("demo:digits-mlp", "demo:digits-cnn", "demo:digits-cnn-topographic")
     assert demo.demo_names("data") == ("demo:digits",)
     assert demo.demo_names("checkpoints") == ("demo:digits-mlp-training",)
 

@@ -26,6 +26,8 @@ def test_defaults_are_the_dashboards_plain_load():
         "seed": 0,
         "profile": "paper",
         "metric": "cosine",
+        "nap": "mean",
+        "nap_class": "true",
         "model": "demo:digits-mlp",
         "selection": None,
     }
@@ -115,7 +117,7 @@ def test_map_params_are_declared_once_and_shared():
     from topomap_core.analyses.training_maps import TrainingRequest
 
     shared = [f.name for f in dataclasses.fields(MapParams)]
-    assert len(shared) == 9
+    assert len(shared) == 11  # with nap and nap_class (GradNAP, issue 13)
     for cls in (ViewRequest, TrainingRequest, CompareRequest):
         assert issubclass(cls, MapParams)
         assert [name for name in params.declared(cls) if name in shared] == shared

@@ -425,13 +425,15 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
     from layouts.bias import BiasIds
     from layouts.compare import CompareIds
     from layouts.overview import OverviewIds
+    from layouts.topographic import TopoIds
     from layouts.training import TrainingIds
 
-    for cid in (*ID, *TrainingIds, *CompareIds, *OverviewIds, *BiasIds):
+    for cid in (*ID, *TrainingIds, *CompareIds, *OverviewIds, *BiasIds, *TopoIds):
         assert f'"{cid}"' in text, cid
     deps = client.get("/_dash-dependencies").get_json()
     background = [d for d in deps if d.get("background")]
-    # The jobs: the Maps Run, the Training Run and its exports, Compare, Overview and Bias.
+    # The jobs: the Maps Run, the Training Run and its exports, Compare, Mapper, Overview, Bias
+    # and Topographic.
     triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
     assert triggers == [
         "bias-run.n_clicks",
@@ -439,6 +441,7 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
         "mapper-run.n_clicks",
         "overview-run.n_clicks",
         "run-button.n_clicks",
+        "topo-run.n_clicks",
         "train-export-gif.n_clicks",
         "train-run.n_clicks",
     ]

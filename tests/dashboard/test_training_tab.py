@@ -40,6 +40,8 @@ SHARED = {
     "per_group": 20,
     "method": "PCA",
     "seed": 0,
+    "nap": "mean",
+    "nap_class": "true",
 }
 STEPS = (1, 2, 10)  # ordered by number, not by name ("10" sorts before "2" as text)
 

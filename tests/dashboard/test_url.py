@@ -74,6 +74,8 @@ def test_round_trip_of_every_key():
         "method": "TSNE_PSO",
         "seed": 42,
         "selection": "ef" * 32,
+        "nap": "grad",
+        "nap_class": "predicted",
         "group": "3:wrong",
     }
     search = to_query(values)

@@ -1,6 +1,6 @@
 """What every analysis shares: the map parameters, the NAP of a model, and the maps step.
 
-``MapParams`` declares once the nine parameters every map analysis takes (data, layer, the
+``MapParams`` declares once the eleven parameters every map analysis takes (data, layer, the
 grouping and the layout). :func:`compute_nap` groups the examples and streams the layer's
 activations into a NAP (paper 3.1); :func:`nap_key` names that NAP in the cache, so a map view,
 a comparison and anything else that needs the same NAP share one entry. :func:`place` is the
@@ -18,24 +18,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..distances import METRICS
+from ..errors import TopomapError
 from ..io.demo import demo_names
 from ..jobs.base import Cache, digest
 from ..params import Interval, Name, Options, Reference, param
 from ..placement import available_methods, compute_layout, seed_note
 from ..profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES, make_groups, min_group_size
 from ..profiles.interpolate import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
-from ..profiles.nap import NAP, PROFILES, NapAccumulator
+from ..profiles.nap import GRADIENT_CLASSES, NAP, NAP_KINDS, PROFILES, NapAccumulator
 from ..profiles.ordering import GroupOrder, order_groups
 from ..profiles.separation import ExamplePool, PoolCollector
 from ..progress import ProgressCallback, report
 
 __all__ = [
     "LazyInputs",
+    "GRID_METHOD",
     "MapParams",
     "NAP_VERSION",
     "compute_nap",
     "draw",
     "map_notes",
+    "grid_layout_of",
+    "map_methods",
     "model_ref",
     "nap_and_pool",
     "nap_key",
@@ -52,6 +56,37 @@ POOL_VERSION = "1"
 MAX_RANDOM_GROUPS = 100
 MAX_PER_GROUP = 100_000
 MAX_SEED = 2**32 - 1  # numpy's RandomState accepts seeds below 2**32
+
+
+#: The layout of a layer trained with the topographic regularizer: its grid, read from the
+#: model (not a placement method: it needs the model, not only a profile).
+GRID_METHOD = "grid"
+
+
+def map_methods() -> list[str]:
+    """Every layout method a map may ask for: the placement registry's and ``grid``."""
+    return [*available_methods(), GRID_METHOD]
+
+
+def grid_layout_of(model, layer: str) -> np.ndarray:
+    """The ``grid`` layout of ``layer``: its units at their grid cells (shape (n, 2)).
+
+    Raises
+    ------
+    TopomapError
+        The layer was not trained with the topographic regularizer.
+    """
+    from ..io.models import get_layer
+    from ..regularizers.fit import layer_grid
+    from ..regularizers.grid import grid_layout
+
+    grid = layer_grid(model, layer)
+    if grid is None:
+        raise TopomapError(
+            f"layout method grid applies only to a layer trained with the topographic "
+            f"regularizer; layer {layer!r} has none (choose another method, e.g. UMAP_PSO)"
+        )
+    return grid_layout(get_layer(model, layer).neurons, grid.rows, grid.cols)
 
 
 def model_ref(label: str = "model", **kwargs):
@@ -95,6 +130,10 @@ class MapParams:
         What a convolution's layout is computed from.
     metric : {"cosine", "euclidean"}
         Distance between neurons and between groups.
+    nap : {"mean", "grad"}
+        A NAP of the activations (paper 3.1) or a GradNAP (gradient x activation).
+    nap_class : {"true", "predicted"}
+        GradNAP only: whose class score the gradient is of.
     """
 
     data: str = param(
@@ -135,10 +174,11 @@ class MapParams:
         metavar="N",
     )
     method: str = param(
-        Options(available_methods, "method", ignore_case=True, list_in_message=False),
+        Options(map_methods, "method", ignore_case=True, list_in_message=False),
         "UMAP_PSO",
         label="layout method",
-        help=f"layout method: {', '.join(available_methods())}",
+        help=f"layout method: {', '.join(map_methods())} (grid: a layer trained with the "
+        "topographic regularizer)",
     )
     seed: int = param(
         Interval(int, 0, MAX_SEED),
@@ -153,6 +193,18 @@ class MapParams:
         help="layout profile for convolutions: paper ((w*h*G) x N) or mean (G x N)",
     )
     metric: str = param(Options(METRICS, "metric"), "cosine", label="metric", cli=False)
+    nap: str = param(
+        Options(NAP_KINDS, "NAP"),
+        "mean",
+        label="NAP",
+        help="what is averaged per group: mean (activations) or grad (gradient x activation)",
+    )
+    nap_class: str = param(
+        Options(GRADIENT_CLASSES, "class"),
+        "true",
+        label="GradNAP class",
+        help="with --nap grad: the gradient of the true or the predicted class's score",
+    )
 
     def grouping(self) -> dict:
         """The fields that decide which examples form which group (part of a NAP's key)."""
@@ -162,6 +214,11 @@ class MapParams:
             "per_group": self.per_group,
             "seed": self.seed,
         }
+
+    def nap_kind(self) -> dict:
+        """What a NAP averages (part of its key; empty for the plain NAP, so the keys of
+        NAPs cached before GradNAP existed stay valid)."""
+        return {} if self.nap == "mean" else {"nap": self.nap, "nap_class": self.nap_class}
 
 
 def nap_key(
@@ -181,6 +238,7 @@ def nap_key(
         "layer": layer,
         **params.grouping(),
         **extra,
+        **params.nap_kind(),
     }
 
 
@@ -244,15 +302,33 @@ def compute_nap(
     examples = grouping.examples()
     membership = grouping.membership(examples)
     acc = NapAccumulator(grouping.names)
-    for start, acts, _ in iter_activations(
-        model,
-        layer,
-        dataset.x,
-        batch_size=batch_size,
-        progress=progress,
-        indices=examples,
-        with_predictions=False,
-    ):
+    if params.nap == "grad":
+        from ..io.gradients import iter_gradient_activations
+
+        batches = iter_gradient_activations(
+            model,
+            layer,
+            dataset.x,
+            dataset.y,
+            target=params.nap_class,
+            batch_size=min(batch_size, 64),  # a tape keeps every activation of the batch
+            indices=examples,
+            progress=progress,
+        )
+    else:
+        batches = (
+            (start, acts)
+            for start, acts, _ in iter_activations(
+                model,
+                layer,
+                dataset.x,
+                batch_size=batch_size,
+                progress=progress,
+                indices=examples,
+                with_predictions=False,
+            )
+        )
+    for start, acts in batches:
         rows = membership[start : start + len(acts)]
         acc.add(acts, rows)
         if on_batch is not None:
@@ -360,6 +436,7 @@ def place(
     *,
     progress: ProgressCallback | None = None,
     timings: dict | None = None,
+    layout: np.ndarray | None = None,
 ) -> Placement:
     """Lay the neurons out from a prepared profile and order the groups by a dendrogram.
 
@@ -373,15 +450,27 @@ def place(
     group_names : list of str
     params : MapParams
         ``method``, ``seed`` and ``metric``.
+    layout : ndarray of shape (n_neurons, 2), optional
+        A layout known already (``grid``: :func:`grid_layout_of`); no layout is computed.
     """
     timings = {} if timings is None else timings
     # Each step says when it starts: a step without reports of its own (a PCA, the
     # dendrogram) must not leave the previous stage's text on screen.
     report(progress, f"layout ({params.method})", 0, 0)
     t0 = time.perf_counter()
-    layout = compute_layout(
-        profile, params.method, random_state=params.seed, progress=progress, metric=params.metric
-    )
+    if layout is None and params.method == GRID_METHOD:
+        raise TopomapError(
+            "layout method grid is offered for one model's layer (the Maps and Topographic "
+            "views); choose another method here"
+        )
+    if layout is None:
+        layout = compute_layout(
+            profile,
+            params.method,
+            random_state=params.seed,
+            progress=progress,
+            metric=params.metric,
+        )
     timings["layout"] = time.perf_counter() - t0
     report(progress, "ordering the groups", 0, 0)
     order = order_groups(group_vectors, group_names, metric=params.metric)

@@ -22,7 +22,17 @@ from ..profiles.metrics import quality_metrics
 from ..profiles.nap import NAP
 from ..profiles.ordering import GroupOrder
 from ..progress import ProgressCallback, report
-from .topomap import MapParams, compute_nap, draw, map_notes, model_ref, nap_key, place
+from .topomap import (
+    GRID_METHOD,
+    MapParams,
+    compute_nap,
+    draw,
+    grid_layout_of,
+    map_notes,
+    model_ref,
+    nap_key,
+    place,
+)
 
 __all__ = [
     "MapResult",
@@ -110,8 +120,10 @@ def view_of(
     nap: NAP,
     progress: ProgressCallback | None = None,
     timings: dict | None = None,
+    layout: np.ndarray | None = None,
 ) -> MapResult:
-    """Lay out a computed NAP and build the maps for ``request`` (method, seed, profile)."""
+    """Lay out a computed NAP and build the maps for ``request`` (method, seed, profile);
+    ``layout`` is the ``grid`` method's (:func:`~.topomap.grid_layout_of`)."""
     timings = {} if timings is None else timings
     placed = place(
         nap.profile(request.profile),
@@ -120,6 +132,7 @@ def view_of(
         request,
         progress=progress,
         timings=timings,
+        layout=layout,
     )
     report(progress, "drawing the maps", 0, 0)
     t0 = time.perf_counter()
@@ -147,15 +160,26 @@ class ViewJob(Job):
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
 
+        models: list = []
+
+        def model():
+            if not models:
+                t0 = time.perf_counter()
+                models.append(sources.load_model())
+                timings["load_model"] = time.perf_counter() - t0
+            return models[0]
+
+        layout = None
+        if request.method == GRID_METHOD:  # checked before any NAP is computed
+            layout = grid_layout_of(model(), request.layer)
+
         def nap() -> NAP:
+            model_ = model()
             t0 = time.perf_counter()
-            model = sources.load_model()
-            timings["load_model"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            dataset = sources.load_data(_input_shape(model))
+            dataset = sources.load_data(_input_shape(model_))
             timings["load_data"] = time.perf_counter() - t0
             return compute_nap(
-                model,
+                model_,
                 dataset,
                 request.layer,
                 request,
@@ -177,7 +201,7 @@ class ViewJob(Job):
             sources.id("selection"),
         )
         profile, _ = memo(cache, key, nap)
-        result = view_of(request, profile, progress, timings)
+        result = view_of(request, profile, progress, timings, layout)
         timings["total"] = time.perf_counter() - t_start
         return result
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import config
 from ..errors import ModelLoadError, ModelRefusedError, one_line
+from ..regularizers import PACKAGE, REGULARIZERS, registered_name
 from .archives import check_model_file
 
 keras = config.import_keras()
@@ -340,6 +341,8 @@ def _check_object(node: dict, layer: str) -> None:
     if class_name == "function":
         _check_function(node, where)
         return
+    if _is_ours(class_name, module, registered):
+        return
     if registered is not None and not (registered == class_name and module is not None):
         # Keras writes a registered_name only for objects registered with
         # @register_keras_serializable, i.e. custom Python code (e.g. "my>MyLayer").
@@ -362,6 +365,16 @@ def _check_object(node: dict, layer: str) -> None:
             f"{where} has class {class_name!r}, which Keras does not know (a custom class?); "
             "refused"
         )
+
+
+def _is_ours(class_name: str, module: Any, registered: Any) -> bool:
+    """Whether the object is one of our regularizers (:data:`REGULARIZERS`), exactly as Keras
+    writes it: its class, its module and ``"topomaps>Class"``; a legacy ``.h5`` config writes
+    ``"topomaps>Class"`` as the class name and no module."""
+    if class_name in REGULARIZERS:
+        return module == REGULARIZERS[class_name] and registered == registered_name(class_name)
+    package, _, name = class_name.partition(">")
+    return package == PACKAGE and name in REGULARIZERS and module is None and registered is None
 
 
 def _check_function(node: dict, where: str) -> None:

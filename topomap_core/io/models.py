@@ -31,6 +31,7 @@ from ..errors import (
     one_line,
 )
 from ..progress import ProgressCallback, report
+from ..regularizers import topographic  # noqa: F401  (registers what the safe loader accepts)
 from .model_safety import inspect_model_file
 
 keras = config.import_keras()
@@ -298,6 +299,12 @@ def get_layer(model: keras.Model, name: str) -> LayerInfo:
     names = [info.name for info in layers]
     shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
     raise LayerNotFoundError(f"model has no layer {name!r}; valid layers: {shown}")
+
+
+def layer_object(model: keras.Model, name: str) -> Any:
+    """The Keras layer at path ``name`` (:func:`get_layer` checks it and names the valid ones)."""
+    get_layer(model, name)
+    return _find_layer(model, name)
 
 
 def _find_layer(model: Any, name: str) -> Any:

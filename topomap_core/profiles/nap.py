@@ -17,6 +17,12 @@ import numpy as np
 #: Layout profiles: the paper's ``(w*h*G) x N`` or the spatially averaged ``G x N``.
 PROFILES = ("paper", "mean")
 
+#: What a NAP averages per group: the activations, or gradient x activation (GradNAP).
+NAP_KINDS = ("mean", "grad")
+
+#: GradNAP: which class's score the gradient is of (the example's true or predicted class).
+GRADIENT_CLASSES = ("true", "predicted")
+
 
 @dataclass
 class NAP:

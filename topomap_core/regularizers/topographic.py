@@ -1,0 +1,120 @@
+"""The topographic regularizer (Krug & Stober): neighbouring units on a grid made similar.
+
+A layer's units sit on a ``rows x cols`` grid (:mod:`.grid`). For every unit, over its
+``n x n`` neighbourhood (clipped at the border), the penalty adds ``1 - cos`` between each
+member's vector and the centre's, weighted by the reciprocal grid distance (weights normalised
+to sum to 1 per neighbourhood); the loss is ``strength`` times the sum over all neighbourhoods.
+Minimising it makes neighbours *more* similar (docs/ALGORITHMS.md says why the paper's
+"minimize cosine similarity" is read this way).
+
+Two modes, one class:
+
+- ``"weights"`` (the paper): as a ``kernel_regularizer``, a unit's vector is its column of a
+  Dense kernel ``(in, units)`` or its filter of a convolution kernel ``(kh, kw, in, out)``;
+- ``"activations"`` (the paper's future work): as an ``activity_regularizer``, a unit's vector
+  is its activations over the batch (and positions). Keras divides an activity penalty by the
+  batch size.
+
+The weights are computed in NumPy (:func:`.grid.offset_weights`); the penalty shifts the grid
+of unit-normalised vectors once per neighbourhood offset (8 for 3 x 3), never loops over units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import config
+from . import MODES, PACKAGE
+from .grid import DEFAULT_NEIGHBOURHOOD, check_grid, check_neighbourhood, offset_weights
+
+keras = config.import_keras()
+ops = keras.ops
+
+__all__ = ["MODES", "TopographicRegularizer", "topographic_penalty"]
+
+_EPSILON = 1e-12
+
+
+def topographic_penalty(vectors, rows: int, cols: int, size: int = DEFAULT_NEIGHBOURHOOD):
+    """``sum over pairs of weight * (1 - cos(centre, member))`` as a backend tensor.
+
+    The unit-normalised vectors are laid on the grid, ``(dim, rows, cols)``, zero-padded by
+    ``size // 2``; for each of the ``size**2 - 1`` offsets the grid and its shifted copy give
+    every centre's cosine to its member at that offset (one product and one sum over
+    ``dim``), weighted by :func:`.grid.offset_weights`. Slices and products only: their
+    gradients are slices too, not the scatter of a gather (several times slower on CPU).
+
+    Parameters
+    ----------
+    vectors : tensor of shape (..., n_units)
+        One vector per unit on the last axis.
+    rows, cols, size : int
+        The grid and the neighbourhood side.
+    """
+    n_units = int(vectors.shape[-1])
+    offsets = offset_weights(n_units, rows, cols, size)
+    v = ops.reshape(ops.cast(vectors, "float32"), (-1, n_units))
+    v = v / ops.sqrt(ops.sum(v * v, axis=0, keepdims=True) + _EPSILON)
+    if rows * cols > n_units:  # empty cells: zero vectors, with weight 0
+        v = ops.pad(v, [[0, 0], [0, rows * cols - n_units]])
+    g = ops.reshape(v, (-1, rows, cols))
+    half = size // 2
+    padded = ops.pad(g, [[0, 0], [half, half], [half, half]])
+    total = 0.0
+    for dr, dc, weight in offsets:
+        shifted = padded[:, half + dr : half + dr + rows, half + dc : half + dc + cols]
+        cos = ops.sum(g * shifted, axis=0)
+        total = total + ops.sum(ops.convert_to_tensor(weight.astype(np.float32)) * (1.0 - cos))
+    return total
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TopographicRegularizer(keras.regularizers.Regularizer):
+    """Keras regularizer placing a layer's units on a grid and making neighbours similar.
+
+    Parameters
+    ----------
+    rows, cols : int
+        The grid; unit ``i`` sits at row ``i // cols``, column ``i % cols``.
+    neighbourhood : int, default=3
+        Odd side of the square neighbourhood.
+    strength : float, default=0.01
+        Factor of the summed penalty.
+    mode : {"weights", "activations"}
+        Informational: which argument of the layer it was given as (``kernel_regularizer``
+        or ``activity_regularizer``); the penalty is the same function of its input.
+    """
+
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        neighbourhood: int = DEFAULT_NEIGHBOURHOOD,
+        strength: float = 0.01,
+        mode: str = "weights",
+    ):
+        rows, cols, neighbourhood = int(rows), int(cols), int(neighbourhood)
+        check_grid(rows, cols, 0)
+        check_neighbourhood(neighbourhood)
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        strength = float(strength)
+        if not (strength >= 0 and np.isfinite(strength)):
+            raise ValueError(f"strength {strength!r} must be a finite number >= 0")
+        self.rows, self.cols = rows, cols
+        self.neighbourhood = neighbourhood
+        self.strength = strength
+        self.mode = mode
+
+    def __call__(self, x):
+        check_grid(self.rows, self.cols, int(x.shape[-1]))
+        return self.strength * topographic_penalty(x, self.rows, self.cols, self.neighbourhood)
+
+    def get_config(self) -> dict:
+        return {
+            "rows": self.rows,
+            "cols": self.cols,
+            "neighbourhood": self.neighbourhood,
+            "strength": self.strength,
+            "mode": self.mode,
+        }
