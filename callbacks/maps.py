@@ -335,7 +335,7 @@ LINKS: tuple[Link, ...] = (
     _link("model", ID.MODEL_SELECT, known="model"),
     _link("data", ID.DATA_SELECT, known="data"),
     _link("layer", ID.LAYER_SELECT, store=ID.LINK_LAYER),
-    *[_link(name, cid) for name, cid in INPUTS[3:-1]],
+    *[_link(name, cid) for name, cid in INPUTS[3:] if name != "selection"],
     _link("selection", ID.SELECTION_SELECT, known="selection"),
     Link(
         "group",
