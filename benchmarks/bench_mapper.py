@@ -14,6 +14,7 @@ Chromium. Not a test.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 import time
@@ -21,9 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from topomap_core.shape.mapper import knee_eps, lens_values, mapper_graph
 
-from topomap_core.shape.mapper import knee_eps, lens_values, mapper_graph  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _support():
+    """``tests/support.py`` (Chromium), loaded from its file."""
+    spec = importlib.util.spec_from_file_location("support", ROOT / "tests" / "support.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["support"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def timed_graph(name: str, vectors: np.ndarray, labels: np.ndarray, **settings) -> dict:
@@ -68,9 +78,8 @@ def browser_drawing(n_nodes_list=(1000, 2000)) -> None:
     """Plotly's drawing time of the tab's figure for big graphs, in headless Chromium."""
     import plotly
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from support import make_chrome, remove_profile
-
+    support = _support()
+    make_chrome, remove_profile = support.make_chrome, support.remove_profile
     from layouts.figures.mapper import graph_figure
     from topomap_core.analyses.mapper import MapperRequest, MapperResult
     from topomap_core.shape.mapper import MapperGraph
