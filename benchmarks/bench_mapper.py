@@ -14,6 +14,8 @@ Chromium. Not a test.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from topomap_core.shape.mapper import knee_eps, lens_values, mapper_graph
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _support():
+    """``tests/support.py`` (Chromium), loaded from its file."""
+    spec = importlib.util.spec_from_file_location("support", ROOT / "tests" / "support.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["support"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def timed_graph(name: str, vectors: np.ndarray, labels: np.ndarray, **settings) -> dict:
@@ -63,17 +76,11 @@ def synthetic(n: int, dims: int, clusters: int = 10, seed: int = 0):
 
 def browser_drawing(n_nodes_list=(1000, 2000)) -> None:
     """Plotly's drawing time of the tab's figure for big graphs, in headless Chromium."""
-    import importlib.util
 
     import plotly
 
-    # The test helpers are a file, not an installed package.
-    path = Path(__file__).resolve().parent.parent / "tests" / "support.py"
-    spec = importlib.util.spec_from_file_location("support", path)
-    support = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(support)
+    support = _support()
     make_chrome, remove_profile = support.make_chrome, support.remove_profile
-
     from layouts.figures.mapper import graph_figure
     from topomap_core.analyses.mapper import MapperRequest, MapperResult
     from topomap_core.shape.mapper import MapperGraph

@@ -196,7 +196,8 @@ class MapperResult:
             "n_nodes": graph.n_nodes,
             "n_links": int(len(graph.links)),
             **graph.topology(),
-            "purity": self.purity(graph),
+            # None, not NaN, without labels or nodes: graph.json stays strict JSON
+            "purity": {k: None if v != v else v for k, v in self.purity(graph).items()},
         }
 
 
