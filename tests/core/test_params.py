@@ -26,6 +26,7 @@ def test_defaults_are_the_dashboards_plain_load():
         "seed": 0,
         "profile": "paper",
         "metric": "cosine",
+        "layout_input": "nap",
         "model": "demo:digits-mlp",
     }
     assert params.validate(ViewRequest, {}) == ViewRequest()
@@ -70,7 +71,8 @@ def test_bad_values_name_the_value_and_what_is_valid(field, raw, words):
 
 
 def test_validate_names_the_first_bad_value_and_lists_methods():
-    with pytest.raises(TopomapError, match=r"^Unknown method 'x'; choose one of random, PSO"):
+    listed = r"^Unknown method 'x'; choose one of random, baseline, PSO"
+    with pytest.raises(TopomapError, match=listed):
         params.validate(ViewRequest, {"method": "x"})
     with pytest.raises(TopomapError, match="^Choose a layer$"):
         params.validate(ViewRequest, {"layer": ""})
@@ -114,7 +116,7 @@ def test_map_params_are_declared_once_and_shared():
     from topomap_core.analyses.training_maps import TrainingRequest
 
     shared = [f.name for f in dataclasses.fields(MapParams)]
-    assert len(shared) == 9
+    assert len(shared) == 10
     for cls in (ViewRequest, TrainingRequest, CompareRequest):
         assert issubclass(cls, MapParams)
         assert [name for name in params.declared(cls) if name in shared] == shared

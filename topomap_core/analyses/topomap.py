@@ -1,6 +1,6 @@
 """What every analysis shares: the map parameters, the NAP of a model, and the maps step.
 
-``MapParams`` declares once the nine parameters every map analysis takes (data, layer, the
+``MapParams`` declares once the ten parameters every map analysis takes (data, layer, the
 grouping and the layout). :func:`compute_nap` groups the examples and streams the layer's
 activations into a NAP (paper 3.1); :func:`nap_key` names that NAP in the cache, so a map view,
 a comparison and anything else that needs the same NAP share one entry. :func:`place` is the
@@ -27,6 +27,7 @@ from ..profiles.ordering import GroupOrder, order_groups
 from ..progress import ProgressCallback, report
 
 __all__ = [
+    "LAYOUT_INPUTS",
     "MapParams",
     "NAP_VERSION",
     "compute_nap",
@@ -43,6 +44,11 @@ NAP_VERSION = "2"
 MAX_RANDOM_GROUPS = 100
 MAX_PER_GROUP = 100_000
 MAX_SEED = 2**32 - 1  # numpy's RandomState accepts seeds below 2**32
+
+
+#: What a layout is computed from: the neurons' profile columns (ours), or each neuron's row of
+#: the N x N distance matrix (the paper's release; REFERENCE.md, "Distances and layouts").
+LAYOUT_INPUTS = ("nap", "distances")
 
 
 def model_ref(label: str = "model", **kwargs):
@@ -86,6 +92,9 @@ class MapParams:
         What a convolution's layout is computed from.
     metric : {"cosine", "euclidean"}
         Distance between neurons and between groups.
+    layout_input : {"nap", "distances"}
+        What the layout method sees per neuron: its profile column, or its row of the N x N
+        distance matrix (the paper's release). Part of a view's key, not of the NAP's.
     """
 
     data: str = param(
@@ -144,6 +153,13 @@ class MapParams:
         help="layout profile for convolutions: paper ((w*h*G) x N) or mean (G x N)",
     )
     metric: str = param(Options(METRICS, "metric"), "cosine", label="metric", cli=False)
+    layout_input: str = param(
+        Options(LAYOUT_INPUTS, "layout input"),
+        "nap",
+        label="layout input",
+        help="what the layout sees per neuron: nap (its profile column) or distances (its row "
+        "of the N x N distance matrix, as the paper's release)",
+    )
 
     def grouping(self) -> dict:
         """The fields that decide which examples form which group (part of a NAP's key)."""
@@ -266,13 +282,14 @@ def place(
         What the group order is computed from.
     group_names : list of str
     params : MapParams
-        ``method``, ``seed`` and ``metric``.
+        ``method``, ``seed``, ``metric`` and ``layout_input``.
     """
     timings = {} if timings is None else timings
     # Each step says when it starts: a step without reports of its own (a PCA, the
     # dendrogram) must not leave the previous stage's text on screen.
     report(progress, f"layout ({params.method})", 0, 0)
     t0 = time.perf_counter()
+    profile = layout_profile(profile, params)
     layout = compute_layout(
         profile, params.method, random_state=params.seed, progress=progress, metric=params.metric
     )
@@ -280,6 +297,27 @@ def place(
     report(progress, "ordering the groups", 0, 0)
     order = order_groups(group_vectors, group_names, metric=params.metric)
     return Placement(layout, order)
+
+
+def layout_profile(profile: np.ndarray, params: MapParams) -> np.ndarray:
+    """What the layout method is given: ``profile`` itself (``layout_input="nap"``), or the
+    N x N matrix of distances between its columns (``"distances"``; symmetric, so column i is
+    neuron i's row of distances to all others).
+
+    Parameters
+    ----------
+    profile : ndarray of shape (n_features, n_neurons)
+    params : MapParams
+
+    Returns
+    -------
+    ndarray of shape (n_features, n_neurons) or (n_neurons, n_neurons)
+    """
+    if params.layout_input == "nap":
+        return profile
+    from ..distances import pairwise_distances
+
+    return pairwise_distances(np.ascontiguousarray(np.asarray(profile).T), metric=params.metric)
 
 
 def aligned_values(nap: NAP, names: list[str]) -> np.ndarray:

@@ -48,12 +48,15 @@ class LayoutMethod:
         One line for the UI and ``--help``.
     defaults : mapping
         The keyword parameters the method accepts, with their defaults.
+    uses_profile : bool
+        False for the baselines that ignore the neurons' profiles (``random``, ``baseline``).
     """
 
     name: str
     func: Callable[..., np.ndarray]
     summary: str
     defaults: Mapping[str, object] = field(default_factory=dict)
+    uses_profile: bool = True
 
 
 def _defaults(func: Callable) -> dict[str, object]:
@@ -66,6 +69,15 @@ def _defaults(func: Callable) -> dict[str, object]:
 def _pso(problem: LayoutProblem, *, n_steps: int = 1000, solver: str = "exact") -> np.ndarray:
     init = problem.rng.uniform(size=(problem.n_neurons, 2))
     return run_pso(problem, init, use_global=True, n_steps=n_steps, solver=solver)
+
+
+def _baseline(problem: LayoutProblem, *, n_steps: int = 1000, solver: str = "auto") -> np.ndarray:
+    """The paper's Figure 4 baseline: the local force only, from a uniform random start.
+
+    It ignores the profiles, so it shows what the spreading alone gives a map.
+    """
+    init = problem.rng.uniform(size=(problem.n_neurons, 2))
+    return run_pso(problem, init, use_global=False, n_steps=n_steps, solver=solver)
 
 
 def _hybrid(
@@ -91,7 +103,16 @@ _BASES: dict[str, tuple[Callable, str]] = {
 
 def _build_registry() -> dict[str, LayoutMethod]:
     reg = [
-        LayoutMethod("random", random_layout, "uniform random positions (baseline)"),
+        LayoutMethod(
+            "random", random_layout, "uniform random positions (baseline)", uses_profile=False
+        ),
+        LayoutMethod(
+            "baseline",
+            _baseline,
+            "local-force PSO from a uniform random start (the paper's Figure 4 baseline)",
+            _defaults(_baseline),
+            uses_profile=False,
+        ),
         LayoutMethod(
             "PSO",
             _pso,
