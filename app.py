@@ -22,7 +22,7 @@ quiet_tensorflow()
 from dash import Dash  # noqa: E402 - TensorFlow settings must come first
 
 import security  # noqa: E402
-from callbacks import compare, export, maps, page, training, uploads, url  # noqa: E402
+from callbacks import compare, evaluate, export, maps, page, training, uploads, url  # noqa: E402
 from callbacks.common import DATA_DIR_KEY  # noqa: E402
 from callbacks.jobs import background_manager  # noqa: E402
 from layouts import page as page_layout  # noqa: E402
@@ -38,7 +38,7 @@ LOG = logging.getLogger(__name__)
 SECRET_FILE = "secret_key"
 
 #: The tabs of the main area, the first being the default (a link without ``tab``).
-TABS = (maps.TAB, training.TAB, compare.TAB)
+TABS = (maps.TAB, training.TAB, compare.TAB, evaluate.TAB)
 
 #: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs).
 FEATURES = (uploads, export, page)
