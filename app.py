@@ -22,7 +22,17 @@ quiet_tensorflow()
 from dash import Dash  # noqa: E402 - TensorFlow settings must come first
 
 import security  # noqa: E402
-from callbacks import compare, evaluate, export, maps, page, training, uploads, url  # noqa: E402
+from callbacks import (  # noqa: E402
+    compare,
+    evaluate,
+    export,
+    maps,
+    page,
+    regions,
+    training,
+    uploads,
+    url,
+)
 from callbacks.common import DATA_DIR_KEY  # noqa: E402
 from callbacks.jobs import background_manager  # noqa: E402
 from layouts import page as page_layout  # noqa: E402
@@ -40,8 +50,9 @@ SECRET_FILE = "secret_key"
 #: The tabs of the main area, the first being the default (a link without ``tab``).
 TABS = (maps.TAB, training.TAB, compare.TAB, evaluate.TAB)
 
-#: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs).
-FEATURES = (uploads, export, page)
+#: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs) and
+#: of the Maps tab's panels (explained regions).
+FEATURES = (uploads, export, page, regions)
 
 
 def secret_key(root: Path) -> str:
