@@ -50,7 +50,11 @@ class RegionsRequest(MapParams):
 
     model: str = model_ref(default="demo:digits-mlp", cli_required=True)
     group: str = param(
-        Name(), label="group", missing="Choose a group", help="the group whose map is explained"
+        Name(),
+        "0",
+        label="group",
+        missing="Choose a group",
+        help="the group whose map is explained (e.g. 3, or 3:wrong)",
     )
     threshold: float = param(
         Interval(float, 0.01, 0.99),

@@ -83,9 +83,13 @@ def violin_image(
             yc = _HEAD + _ROW * row + _ROW / 2
             draw.text((x0 + 4, yc - 6), methods[i], fill="black", font=font)
             half = density(col[i], grid) * (_ROW / 2 - 3)
-            upper = list(zip(px, yc - half, strict=True))
-            lower = list(zip(px[::-1], (yc + half)[::-1], strict=True))
-            draw.polygon(upper + lower, fill=colour[methods[i]], outline=colour[methods[i]])
+            shown = np.flatnonzero(half > 0.5)  # no hairline across the panel for the tails
+            if shown.size:
+                cut = slice(shown[0], shown[-1] + 1)
+                xs, hs = px[cut], half[cut]
+                upper = list(zip(xs, yc - hs, strict=True))
+                lower = list(zip(xs[::-1], (yc + hs)[::-1], strict=True))
+                draw.polygon(upper + lower, fill=colour[methods[i]], outline=colour[methods[i]])
             ok = col[i][np.isfinite(col[i])]
             if ok.size:
                 for v in (ok.min(), ok.max()):
