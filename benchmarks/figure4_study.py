@@ -105,6 +105,7 @@ def summarise(out: Path, figures: Path) -> None:
         rows = list(csv.DictReader(fh))
     figures.mkdir(parents=True, exist_ok=True)
     lines = []
+    means_lines = []
     for name, _, layer in CONFIGS:
         for layout_input in INPUTS:
             sel = [
@@ -137,10 +138,17 @@ def summarise(out: Path, figures: Path) -> None:
                                    for i, m in enumerate(methods)}, METRICS[:4])  # fmt: skip
             lines.append(f"| {name} (paper's 4) | {layout_input} | {n} | " + ", ".join(
                 f"{r['method']} {r['mean_rank']:.1f}" for r in order4) + " |")  # fmt: skip
+            means_lines.append(f"\n**{name} {layer}, layout input {layout_input}** "
+                               f"({n} repeats)\n")  # fmt: skip
+            means_lines.append("| method | " + " | ".join(METRICS) + " | layout s |")
+            means_lines.append("|---" * (len(METRICS) + 2) + "|")
             for i, m in enumerate(methods):
-                print(name, layout_input, m, np.round(means[i], 3).tolist())
+                secs = np.mean([float(r["layout_seconds"]) for r in sel if r["method"] == m])
+                cells = " | ".join(f"{v:.4g}" for v in means[i])
+                means_lines.append(f"| {m} | {cells} | {secs:.2f} |")
     table = ["| model | layout input | repeats | mean rank (best first) |", "|---|---|---|---|"]
     (figures / "rankings.md").write_text("\n".join(table + lines) + "\n")
+    (figures / "means.md").write_text("\n".join(means_lines) + "\n")
     print("\n".join(table + lines))
 
 

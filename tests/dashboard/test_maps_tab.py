@@ -394,10 +394,13 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
         assert f'"{cid}"' in text, cid
     deps = client.get("/_dash-dependencies").get_json()
     background = [d for d in deps if d.get("background")]
-    # The jobs: the Maps Run, the Training Run and its exports, the Compare job.
+    # The jobs: the Maps Run, the Training Run and its exports, the Compare job, the
+    # Evaluate job and the regions panel's Find examples.
     triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
     assert triggers == [
         "compare-run.n_clicks",
+        "evaluate-run.n_clicks",
+        "regions-run.n_clicks",
         "run-button.n_clicks",
         "train-export-gif.n_clicks",
         "train-run.n_clicks",
