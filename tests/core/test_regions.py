@@ -49,3 +49,20 @@ def test_threshold_is_adjustable_and_checked(planted):
     assert DEFAULT_THRESHOLD == pytest.approx(25 / 255)
     with pytest.raises(TopomapError, match="threshold must be between 0 and 1"):
         find_regions(maps[0], xy, values, vmax, threshold=1.5)
+
+
+@pytest.mark.parametrize(
+    "extra, text",
+    [
+        (("--threshold", "1.5"), "region threshold 1.5 (must be between 0.01 and 0.99)"),
+        (("--top", "0"), "examples per region 0 (must be between 1 and 32)"),
+    ],
+)
+def test_regions_bad_input_exits_2_with_one_line(capsys, tmp_path, extra, text):
+    from topomap_core.cli import main
+
+    argv = ["regions", "--model", "demo:digits-cnn", "--data", "demo:digits", "--layer",
+            "conv1", "--group", "3", "--out", str(tmp_path), *extra]  # fmt: skip
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and text in err.lower(), err
