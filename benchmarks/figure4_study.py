@@ -18,6 +18,7 @@ Usage::
 
     nice -n 19 python benchmarks/figure4_study.py --out /tmp/figure4          # runs, resumes
     python benchmarks/figure4_study.py --out /tmp/figure4 --summarise --figures docs/figure4
+    # --repeats N with --summarise: only seeds below N (complete rounds of a stopped run)
 """
 
 from __future__ import annotations
@@ -96,13 +97,13 @@ def run(out: Path, repeats: int, round_size: int) -> None:
                   flush=True)  # fmt: skip
 
 
-def summarise(out: Path, figures: Path) -> None:
+def summarise(out: Path, figures: Path, repeats: int) -> None:
     from topomap_core.analyses.evaluate import PAPER_METHODS, rank_methods
     from topomap_core.profiles.metrics import HIGHER_IS_BETTER, METRICS
     from topomap_core.profiles.violins import save_violins
 
     with (out / "results.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [r for r in csv.DictReader(fh) if int(r["seed"]) < repeats]  # complete rounds
     figures.mkdir(parents=True, exist_ok=True)
     lines = []
     means_lines = []
@@ -161,7 +162,7 @@ def main() -> None:
     parser.add_argument("--figures", type=Path, default=ROOT / "docs" / "figure4")
     args = parser.parse_args()
     if args.summarise:
-        summarise(args.out, args.figures)
+        summarise(args.out, args.figures, args.repeats)
     else:
         run(args.out, args.repeats, args.round_size)
 
