@@ -25,11 +25,13 @@ import security  # noqa: E402
 from callbacks import (  # noqa: E402
     bias,
     compare,
+    evaluate,
     export,
     mapper,
     maps,
     overview,
     page,
+    regions,
     topographic,
     training,
     uploads,
@@ -58,10 +60,12 @@ TABS = (
     overview.TAB,
     bias.TAB,
     topographic.TAB,
+    evaluate.TAB,
 )
 
-#: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs).
-FEATURES = (uploads, export, page)
+#: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs) and
+#: of the Maps tab's panels (explained regions).
+FEATURES = (uploads, export, page, regions)
 
 
 def secret_key(root: Path) -> str:

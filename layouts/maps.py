@@ -6,6 +6,7 @@ from dash import dcc, html
 
 from .figures.maps import empty_figure
 from .ids import ID
+from .regions import panel as regions_panel
 
 NO_RESULT = "No maps yet: choose a model, data and layer, then press Run."
 
@@ -101,6 +102,10 @@ def build(store=None) -> html.Main:
         html.Div(metrics_table([]), id=ID.METRICS_TABLE),
     )
     return html.Main(
-        [maps, html.Div([selected, scatter, metrics], className="detail-column")],
+        [
+            maps,
+            html.Div([selected, scatter, metrics], className="detail-column"),
+            regions_panel(),
+        ],
         className="views",
     )

@@ -38,6 +38,7 @@ METRIC_LABELS: dict[str, str] = {
     "mse_resize_auc": "Resize error (AUC, lower = smoother)",
     "n_components": "Coloured regions per map",
     "mean_component_size": "Mean region size (px)",
+    "coverage_cv": "Coverage unevenness (NN-distance CV, lower = more even)",
 }
 
 

@@ -36,6 +36,7 @@ def test_global_force_table_is_eq1_in_float32(metric, clustered_nap, monkeypatch
 def test_registry_lists_the_papers_methods():
     expected = {
         "random",
+        "baseline",
         "PSO",
         "graph",
         "SOM",
@@ -64,7 +65,7 @@ def test_layout_contract(method, clustered_nap):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("method", [m for m in available_methods() if m != "random"])
+@pytest.mark.parametrize("method", [m for m in available_methods() if get_method(m).uses_profile])
 def test_similar_neurons_are_neighbours(method, clustered_nap):
     """A neuron's nearest layout neighbours mostly share its cluster (random would give ~1/3)."""
     nap, labels = clustered_nap
@@ -283,3 +284,26 @@ def test_deterministic_methods_are_derived_from_the_registry():
 
     assert deterministic_methods() == [m.name for m in LAYOUT_METHODS.values() if m.deterministic]
     assert set(deterministic_methods()) == {"PCA", "TSNE", "PCA_PSO", "TSNE_PSO"}
+
+
+def _local_force_loop(n_neurons: int, seed: int, n_steps: int) -> np.ndarray:
+    """The paper's baseline written out from REFERENCE.md, in float64 numpy: uniform random
+    start, local force only, each particle moves by the mean over j of (p_j - p_i) F_ij / 2."""
+    pos = np.random.RandomState(seed).uniform(size=(n_neurons, 2))
+    w_local = (np.tanh(np.linspace(-3.0, 6.0, n_steps)) + 1.0) / 2.0
+    for w_l in w_local:
+        diff = pos[None, :, :] - pos[:, None, :]  # [i, j] = p_j - p_i
+        d = np.maximum(np.linalg.norm(diff, axis=-1), 0.01)
+        force = w_l * (1.5 / (d + 1.0) ** 3 - 15.0 * np.exp(-d / 2.0)) / 2.0
+        pos = pos + np.mean(diff * force[..., None], axis=1)
+    lo, hi = pos.min(axis=0), pos.max(axis=0)
+    return (pos - lo) / (hi - lo)
+
+
+def test_baseline_is_the_local_force_loop_from_a_random_start():
+    nap = np.random.RandomState(0).normal(size=(4, 25))
+    ours = compute_layout(nap, "baseline", random_state=7, n_steps=150, solver="exact")
+    np.testing.assert_allclose(ours, _local_force_loop(25, 7, 150), atol=1e-4)
+    # It ignores the profiles: another NAP, the same seed, the same layout.
+    other = compute_layout(-3 * nap + 1, "baseline", random_state=7, n_steps=150)
+    np.testing.assert_allclose(other, ours, atol=1e-6)

@@ -28,6 +28,7 @@ def test_defaults_are_the_dashboards_plain_load():
         "metric": "cosine",
         "nap": "mean",
         "nap_class": "true",
+        "layout_input": "nap",
         "model": "demo:digits-mlp",
         "selection": None,
     }
@@ -73,7 +74,8 @@ def test_bad_values_name_the_value_and_what_is_valid(field, raw, words):
 
 
 def test_validate_names_the_first_bad_value_and_lists_methods():
-    with pytest.raises(TopomapError, match=r"^Unknown method 'x'; choose one of random, PSO"):
+    listed = r"^Unknown method 'x'; choose one of random, baseline, PSO"
+    with pytest.raises(TopomapError, match=listed):
         params.validate(ViewRequest, {"method": "x"})
     with pytest.raises(TopomapError, match="^Choose a layer$"):
         params.validate(ViewRequest, {"layer": ""})
@@ -117,7 +119,7 @@ def test_map_params_are_declared_once_and_shared():
     from topomap_core.analyses.training_maps import TrainingRequest
 
     shared = [f.name for f in dataclasses.fields(MapParams)]
-    assert len(shared) == 11  # with nap and nap_class (GradNAP, issue 13)
+    assert len(shared) == 12  # with nap, nap_class (GradNAP, issue 13), layout_input
     for cls in (ViewRequest, TrainingRequest, CompareRequest):
         assert issubclass(cls, MapParams)
         assert [name for name in params.declared(cls) if name in shared] == shared

@@ -432,14 +432,16 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
         assert f'"{cid}"' in text, cid
     deps = client.get("/_dash-dependencies").get_json()
     background = [d for d in deps if d.get("background")]
-    # The jobs: the Maps Run, the Training Run and its exports, Compare, Mapper, Overview, Bias
-    # and Topographic.
+    # The jobs: the Maps Run, the Training Run and its exports, Compare, Mapper, Overview, Bias,
+    # Topographic, Evaluate and the regions panel's Find examples.
     triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
     assert triggers == [
         "bias-run.n_clicks",
         "compare-run.n_clicks",
         "mapper-run.n_clicks",
         "overview-run.n_clicks",
+        "evaluate-run.n_clicks",
+        "regions-run.n_clicks",
         "run-button.n_clicks",
         "topo-run.n_clicks",
         "train-export-gif.n_clicks",

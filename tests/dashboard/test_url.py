@@ -201,7 +201,7 @@ def test_build_request_from_controls():
         ({"seed": -1}, "Seed -1"),
         ({"per_group": 0}, "between 1"),
         ({"random_groups": 2.5}, "not a whole number"),
-        ({"method": "nope"}, "choose one of random, PSO"),
+        ({"method": "nope"}, "choose one of random, baseline, PSO"),
         ({"groups": "x"}, "nknown grouping"),
     ],
 )

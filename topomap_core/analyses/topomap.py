@@ -1,6 +1,6 @@
 """What every analysis shares: the map parameters, the NAP of a model, and the maps step.
 
-``MapParams`` declares once the eleven parameters every map analysis takes (data, layer, the
+``MapParams`` declares once the twelve parameters every map analysis takes (data, layer, the
 grouping and the layout). :func:`compute_nap` groups the examples and streams the layer's
 activations into a NAP (paper 3.1); :func:`nap_key` names that NAP in the cache, so a map view,
 a comparison and anything else that needs the same NAP share one entry. :func:`place` is the
@@ -33,6 +33,7 @@ from ..progress import ProgressCallback, report
 __all__ = [
     "LazyInputs",
     "GRID_METHOD",
+    "LAYOUT_INPUTS",
     "MapParams",
     "NAP_VERSION",
     "compute_nap",
@@ -89,6 +90,11 @@ def grid_layout_of(model, layer: str) -> np.ndarray:
     return grid_layout(get_layer(model, layer).neurons, grid.rows, grid.cols)
 
 
+#: What a layout is computed from: the neurons' profile columns (ours), or each neuron's row of
+#: the N x N distance matrix (the paper's release; REFERENCE.md, "Distances and layouts").
+LAYOUT_INPUTS = ("nap", "distances")
+
+
 def model_ref(label: str = "model", **kwargs):
     """A model reference field (a demo name or an uploaded model's id; a path on the CLI)."""
     return param(
@@ -134,6 +140,9 @@ class MapParams:
         A NAP of the activations (paper 3.1) or a GradNAP (gradient x activation).
     nap_class : {"true", "predicted"}
         GradNAP only: whose class score the gradient is of.
+    layout_input : {"nap", "distances"}
+        What the layout method sees per neuron: its profile column, or its row of the N x N
+        distance matrix (the paper's release). Part of a view's key, not of the NAP's.
     """
 
     data: str = param(
@@ -204,6 +213,13 @@ class MapParams:
         "true",
         label="GradNAP class",
         help="with --nap grad: the gradient of the true or the predicted class's score",
+    )
+    layout_input: str = param(
+        Options(LAYOUT_INPUTS, "layout input"),
+        "nap",
+        label="layout input",
+        help="what the layout sees per neuron: nap (its profile column) or distances (its row "
+        "of the N x N distance matrix, as the paper's release)",
     )
 
     def grouping(self) -> dict:
@@ -449,7 +465,7 @@ def place(
         What the group order is computed from.
     group_names : list of str
     params : MapParams
-        ``method``, ``seed`` and ``metric``.
+        ``method``, ``seed``, ``metric`` and ``layout_input``.
     layout : ndarray of shape (n_neurons, 2), optional
         A layout known already (``grid``: :func:`grid_layout_of`); no layout is computed.
     """
@@ -464,6 +480,7 @@ def place(
             "views); choose another method here"
         )
     if layout is None:
+        profile = layout_profile(profile, params)
         layout = compute_layout(
             profile,
             params.method,
@@ -475,6 +492,27 @@ def place(
     report(progress, "ordering the groups", 0, 0)
     order = order_groups(group_vectors, group_names, metric=params.metric)
     return Placement(layout, order)
+
+
+def layout_profile(profile: np.ndarray, params: MapParams) -> np.ndarray:
+    """What the layout method is given: ``profile`` itself (``layout_input="nap"``), or the
+    N x N matrix of distances between its columns (``"distances"``; symmetric, so column i is
+    neuron i's row of distances to all others).
+
+    Parameters
+    ----------
+    profile : ndarray of shape (n_features, n_neurons)
+    params : MapParams
+
+    Returns
+    -------
+    ndarray of shape (n_features, n_neurons) or (n_neurons, n_neurons)
+    """
+    if params.layout_input == "nap":
+        return profile
+    from ..distances import pairwise_distances
+
+    return pairwise_distances(np.ascontiguousarray(np.asarray(profile).T), metric=params.metric)
 
 
 def aligned_values(nap: NAP, names: list[str]) -> np.ndarray:

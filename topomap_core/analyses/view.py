@@ -140,7 +140,7 @@ def view_of(
     timings["maps"] = time.perf_counter() - t0
     report(progress, "measuring the maps", 0, 0)
     t0 = time.perf_counter()
-    metrics = quality_metrics(maps, vmax)
+    metrics = quality_metrics(maps, vmax, placed.layout)
     timings["metrics"] = time.perf_counter() - t0
     return MapResult(request, nap, placed.layout, placed.order, maps, vmax, metrics, timings)
 
@@ -217,7 +217,8 @@ class ViewJob(Job):
         return (
             f"{result.nap.n_neurons} neurons, {len(result.order.names)} groups; "
             f"blur AUC {m['mse_blur_auc']:.1f}, resize AUC {m['mse_resize_auc']:.1f}, "
-            f"{m['n_components']:.1f} components of {m['mean_component_size']:.0f} px; "
+            f"{m['n_components']:.1f} components of {m['mean_component_size']:.0f} px, "
+            f"coverage CV {m.get('coverage_cv', float('nan')):.2f}; "
             f"{result.timings['total']:.1f} s"
             + "".join(f"\n{level}: {text}" for level, text in result.notes())
         )

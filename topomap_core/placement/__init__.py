@@ -54,6 +54,8 @@ class LayoutMethod:
         True when the seed does not change the layout (a deterministic start, e.g. PCA's
         components or t-SNE's PCA initialisation, and no random step after it): the UI and
         ``--help`` say so, so that runs with other seeds are not mistaken for samples.
+    uses_profile : bool
+        False for the baselines that ignore the neurons' profiles (``random``, ``baseline``).
     """
 
     name: str
@@ -61,6 +63,7 @@ class LayoutMethod:
     summary: str
     defaults: Mapping[str, object] = field(default_factory=dict)
     deterministic: bool = False
+    uses_profile: bool = True
 
 
 def _defaults(func: Callable) -> dict[str, object]:
@@ -73,6 +76,15 @@ def _defaults(func: Callable) -> dict[str, object]:
 def _pso(problem: LayoutProblem, *, n_steps: int = 1000, solver: str = "exact") -> np.ndarray:
     init = problem.rng.uniform(size=(problem.n_neurons, 2))
     return run_pso(problem, init, use_global=True, n_steps=n_steps, solver=solver)
+
+
+def _baseline(problem: LayoutProblem, *, n_steps: int = 1000, solver: str = "auto") -> np.ndarray:
+    """The paper's Figure 4 baseline: the local force only, from a uniform random start.
+
+    It ignores the profiles, so it shows what the spreading alone gives a map.
+    """
+    init = problem.rng.uniform(size=(problem.n_neurons, 2))
+    return run_pso(problem, init, use_global=False, n_steps=n_steps, solver=solver)
 
 
 def _hybrid(
@@ -101,7 +113,16 @@ _BASES: dict[str, tuple[Callable, str, bool]] = {
 
 def _build_registry() -> dict[str, LayoutMethod]:
     reg = [
-        LayoutMethod("random", random_layout, "uniform random positions (baseline)"),
+        LayoutMethod(
+            "random", random_layout, "uniform random positions (baseline)", uses_profile=False
+        ),
+        LayoutMethod(
+            "baseline",
+            _baseline,
+            "local-force PSO from a uniform random start (the paper's Figure 4 baseline)",
+            _defaults(_baseline),
+            uses_profile=False,
+        ),
         LayoutMethod(
             "PSO",
             _pso,

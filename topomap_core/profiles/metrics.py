@@ -14,6 +14,12 @@ the hull), averaged over groups:
 Following REFERENCE.md ("Quality metrics"): errors are computed in floating
 point (the authors subtract uint8 images, which wraps around), and the white
 area outside the hull is background, never a coloured region.
+
+A fifth metric the paper lacks, :func:`coverage_cv`, measures the *layout*, not the image: how
+evenly the neurons cover the map (the coefficient of variation of nearest-neighbour distances;
+lower is more even). The four image metrics reward clumped layouts (a few large flat regions
+interpolated over empty space), which the paper's authors reject by eye; this one penalises
+them. See ``docs/ALGORITHMS.md``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ __all__ = [
     "blur_mse_auc",
     "blur_mse_curve",
     "component_stats",
+    "coverage_cv",
+    "HIGHER_IS_BETTER",
+    "METRICS",
     "quality_metrics",
     "resize_mse_auc",
     "resize_mse_curve",
@@ -44,6 +53,17 @@ __all__ = [
 BLUR_RADII: tuple[int, ...] = tuple(range(2, 21, 2))
 #: Down-scaling sizes in px: 55 x 55 down to 10 x 10 in steps of 5 (paper 4.2).
 RESIZE_SIZES: tuple[int, ...] = tuple(range(55, 9, -5))
+
+#: The five quality metrics, in the order they are shown.
+METRICS: tuple[str, ...] = (
+    "mse_blur_auc",
+    "mse_resize_auc",
+    "n_components",
+    "mean_component_size",
+    "coverage_cv",
+)
+#: Metrics where a larger value is better (the paper: fewer, larger regions); lower otherwise.
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"mean_component_size"})
 
 # 8-connectivity: diagonal neighbours join a region, as OpenCV's default in the paper.
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -242,8 +262,42 @@ def component_stats(images: np.ndarray, threshold: int = 230, min_size: int = 10
     )
 
 
-def quality_metrics(maps: np.ndarray, vmax: float) -> dict[str, float]:
-    """All quality metrics of paper 4.2 for a set of maps, averaged over groups.
+def coverage_cv(layout: np.ndarray) -> float:
+    """How unevenly the neurons cover the map: the coefficient of variation of the distances
+    from each neuron to its nearest neighbour (std / mean).
+
+    0 for a perfect lattice, about 0.52 for uniform random points, well above for clumped
+    layouts (clusters with empty space between them). It is independent of the scale and of
+    the map's resolution. Lower is more even.
+
+    Parameters
+    ----------
+    layout : ndarray of shape (n_neurons, 2)
+        At least 2 neurons.
+
+    Returns
+    -------
+    float
+        NaN when every neuron sits on one point (no coverage at all).
+    """
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(layout, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] < 2 or not np.all(np.isfinite(xy)):
+        raise TopomapError(
+            f"layout must be finite, of shape (n_neurons >= 2, 2); got shape {xy.shape}"
+        )
+    nearest, _ = cKDTree(xy).query(xy, k=2)
+    d = nearest[:, 1]
+    mean = float(d.mean())
+    return float(d.std() / mean) if mean > 0 else float("nan")
+
+
+def quality_metrics(
+    maps: np.ndarray, vmax: float, layout: np.ndarray | None = None
+) -> dict[str, float]:
+    """The quality metrics of paper 4.2 for a set of maps, averaged over groups, and the
+    coverage of the layout.
 
     Parameters
     ----------
@@ -252,21 +306,27 @@ def quality_metrics(maps: np.ndarray, vmax: float) -> dict[str, float]:
         outside the hull.
     vmax : float
         The shared colour limit (:func:`topomap_core.profiles.interpolate.colour_limit`).
+    layout : ndarray of shape (n_neurons, 2), optional
+        The neurons' positions the maps were drawn from; adds ``coverage_cv``.
 
     Returns
     -------
     dict
         ``mse_blur_auc``, ``mse_resize_auc`` (lower is smoother), ``n_components`` and
-        ``mean_component_size`` (px), all python floats.
+        ``mean_component_size`` (px), and with ``layout`` ``coverage_cv`` (lower is more
+        even), all python floats.
     """
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim != 3:
         raise TopomapError(f"maps must have shape (n_groups, height, width); got {maps.shape}")
     images = to_rgb(maps, vmax)  # white outside the hull: background for every metric
     stats = component_stats(images)
-    return {
+    out = {
         "mse_blur_auc": blur_mse_auc(images),
         "mse_resize_auc": resize_mse_auc(images),
         "n_components": stats.n_components,
         "mean_component_size": stats.mean_component_size,
     }
+    if layout is not None:
+        out["coverage_cv"] = coverage_cv(layout)
+    return out
