@@ -1,11 +1,11 @@
 """What a reader of the maps must be told (issue 12 items 23, 25, 29): flat maps, small and
-empty groups, dead neurons; :func:`topomap_core.analyses.topomap.map_notes` on planted NAPs."""
+empty groups, dead neurons; :func:`topomap_core.analyses.notes.map_notes` on planted NAPs."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from topomap_core.analyses.topomap import map_notes
+from topomap_core.analyses.notes import map_notes
 from topomap_core.profiles.nap import nap_from_activations
 
 

@@ -225,8 +225,12 @@ def test_adding_a_checkpoint_recomputes_only_its_nap(tmp_path, tiny_data, base_m
     # Another layout method reuses every state's NAP.
     other, _ = get_or_compute(job, dataclasses.replace(request, method="random"), store)
     assert other.summary()["naps_computed"] == 0
+    # What the dashboard records after an upload: the inspect-checkpoints job's answer.
+    info, _ = get_or_compute(JOBS["inspect-checkpoints"], _inspect(four), store)
+    store.set_series_info(four, info)
     listed = {item["id"]: item for item in store.list_checkpoints()}
     assert listed[four]["n_checkpoints"] == 4 and listed[four]["kind"] == "weights"
+    assert (listed[four]["first_step"], listed[four]["last_step"]) == (1, 4)
 
 
 def test_weights_series_equals_keras_series(tmp_path, tiny_data, base_model):
@@ -350,11 +354,15 @@ def test_lambda_model_in_the_series_is_refused_and_never_runs(tmp_path, tiny_dat
     with pytest.raises(ModelRefusedError, match="checkpoint 'ckpt_2.keras'.*Lambda"):
         run_training(_request(path, tiny_data))
     store = Store(tmp_path / "store")
+    # The web process stores it after bounded checks; the inspection job refuses it.
+    ref = store.add_checkpoints(path.read_bytes(), "k.zip")
     with pytest.raises(ModelRefusedError, match="Lambda"):
-        store.add_checkpoints(path.read_bytes(), "k.zip")
-    assert store.list_checkpoints() == []  # a refused upload is not kept
-    assert not list(store.checkpoints_dir.iterdir())
+        get_or_compute(JOBS["inspect-checkpoints"], _inspect(ref), store)
     assert not marker.exists()
+
+
+def _inspect(ref: str):
+    return JOBS["inspect-checkpoints"].validate({"checkpoints": ref})
 
 
 def test_store_refuses_bad_references(tmp_path):

@@ -22,13 +22,13 @@ from ..profiles.metrics import quality_metrics
 from ..profiles.nap import NAP
 from ..profiles.ordering import GroupOrder
 from ..progress import ProgressCallback, report
+from .notes import map_notes
 from .topomap import (
     GRID_METHOD,
     MapParams,
     compute_nap,
     draw,
     grid_layout_of,
-    map_notes,
     model_ref,
     nap_key,
     place,
@@ -87,7 +87,7 @@ class MapResult:
 
     def notes(self) -> list[tuple[str, str]]:
         """``(level, text)`` for flat maps, small or empty groups, dead neurons
-        (:func:`~.topomap.map_notes`)."""
+        (:func:`~.notes.map_notes`)."""
         return map_notes(self.nap, self.request.layer)
 
     def summary(self) -> dict:
