@@ -30,7 +30,11 @@ def _web_process_facts(pid: int) -> tuple[bool, float]:
 
 
 def test_run_at_once_on_a_fresh_install_ends_in_done(tmp_path, new_browser):
-    server = launch_app(tmp_path / "fresh", tmp_path / "app.log", seed=False)
+    # One spare, as a real install keeps (the suite turns them off elsewhere): the check of
+    # the listening socket below needs a job process that outlives the run.
+    server = launch_app(
+        tmp_path / "fresh", tmp_path / "app.log", seed=False, env={"TOPOMAPS_SPARE_WORKERS": "1"}
+    )
     try:
         assert not (server.data_dir / "demo-models").exists()
         browser = new_browser()

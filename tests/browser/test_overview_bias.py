@@ -19,7 +19,8 @@ from topomap_core.store import Store
 
 #: The sidebar's values of the links below (the MLP: the demo model test servers have).
 SHARED = dict(model="demo:digits-mlp", data="demo:digits", layer="dense", groups="label",
-              random_groups=0, per_group=10, method="PCA", seed=0)  # fmt: skip
+              random_groups=0, per_group=10, method="PCA", seed=0, nap="mean",
+              nap_class="true")  # fmt: skip
 QUERY = "model=demo:digits-mlp&per_group=10&method=PCA"
 
 

@@ -140,6 +140,7 @@ def test_selected_nodes_show_their_examples_and_become_a_maps_group(tab):
     maps_values = {
         "model": values["model"], "data": values["data"], "layer": "flat", "groups": "label",
         "random_groups": 0, "per_group": 5, "method": "PCA", "seed": 0, "selection": selection,
+        "nap": "mean", "nap_class": "true",
     }  # fmt: skip
     maps_data, status = jobs.run_job(maps.JOB, maps_values, data_dir, compute=in_process)
     assert maps_data is not None, status

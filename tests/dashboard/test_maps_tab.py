@@ -438,9 +438,9 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
     assert triggers == [
         "bias-run.n_clicks",
         "compare-run.n_clicks",
+        "evaluate-run.n_clicks",
         "mapper-run.n_clicks",
         "overview-run.n_clicks",
-        "evaluate-run.n_clicks",
         "regions-run.n_clicks",
         "run-button.n_clicks",
         "topo-run.n_clicks",

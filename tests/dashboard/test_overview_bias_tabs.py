@@ -15,7 +15,7 @@ from topomap_core.store import Store
 
 SHARED = {
     "model": "demo:digits-cnn", "data": "demo:digits", "groups": "label", "random_groups": 0,
-    "per_group": 10, "method": "PCA", "seed": 0,
+    "per_group": 10, "method": "PCA", "seed": 0, "nap": "mean", "nap_class": "true",
 }  # fmt: skip
 OVERVIEW = {**SHARED, "layers": "conv2, conv1", "draws": 5}
 BIAS = {**SHARED, "layer": "conv2", "random_groups": 3, "draws": 5}

@@ -79,8 +79,10 @@ _lock = threading.RLock()
 
 
 def demo_names(kind: str) -> tuple[str, ...]:
-    """The built-in names of ``kind`` (``"model"``, ``"data"`` or ``"checkpoints"``)."""
-    return {"model": DEMO_MODELS, "data": DEMO_DATA, "checkpoints": (DEMO_CHECKPOINTS,)}[kind]
+    """The built-in names of ``kind`` (``"model"``, ``"data"``, ``"checkpoints"``; none for
+    ``"selection"``: selections are always made by a user)."""
+    names = {"model": DEMO_MODELS, "data": DEMO_DATA, "checkpoints": (DEMO_CHECKPOINTS,)}
+    return names.get(kind, ())
 
 
 def _root(root: str | Path | None) -> Path:
