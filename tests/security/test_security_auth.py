@@ -126,7 +126,6 @@ def test_a_large_body_is_accepted_only_for_an_upload(monkeypatch, tmp_path, demo
     text = response.get_data(as_text=True)
     assert "not a file upload" in text and "64 KB (TOPOMAPS_MAX_CALLBACK_KB)" in text
     # The same size as an upload (a dcc.Upload's contents) reaches Dash and is answered.
-    upload = app.server.extensions  # noqa: F841  (the app is the real one)
     body = (
         b'{"output": "..model-select.options...model-select.value...model-message.children..",'
         b' "outputs": [], "inputs": [{"id": "model-upload", "property": "contents", "value": '

@@ -47,9 +47,7 @@ def limit_memory() -> int:
     """Apply the job memory limit to this process (before any big import); MiB, 0: none."""
     import resource
 
-    from ..config import job_memory_mb
-
-    limit_mb = job_memory_mb()
+    limit_mb = config.job_memory_mb()
     if limit_mb:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = limit_mb * 2**20
@@ -78,9 +76,7 @@ def parse_line(line: str) -> dict[str, Any] | None:
 
 def run_job(payload: dict[str, Any], out: TextIO) -> int:
     """Compute the job ``payload`` describes, reporting on ``out``; return the exit status."""
-    from ..config import quiet_tensorflow
-
-    quiet_tensorflow()
+    config.quiet_tensorflow()
     from ..errors import Cancelled, TopomapError, one_line
     from ..progress import Throttle
     from ..store import Store
@@ -134,10 +130,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 def warm_up_light() -> None:
     """Import what light jobs (descriptions, checks) use: Keras, TensorFlow, every analysis."""
-    from ..config import import_keras, quiet_tensorflow
-
-    quiet_tensorflow()
-    import_keras()
+    config.import_keras()  # quiets TensorFlow first
     from . import registry  # noqa: F401  (every analysis)
 
 
@@ -148,10 +141,7 @@ def warm_up() -> None:
     ``UMAP_PSO`` layout compiles UMAP's numba code (about 14 s the first time in a process,
     even with numba's on-disk cache, which covers only our own kernels) and the PSO kernels.
     """
-    from ..config import import_keras, quiet_tensorflow
-
-    quiet_tensorflow()
-    import_keras()
+    config.import_keras()  # quiets TensorFlow first
     import numpy as np
 
     from ..placement import compute_layout
