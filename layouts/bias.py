@@ -15,7 +15,7 @@ from topomap_core.params import bounds, defaults
 from topomap_core.store import Store
 
 from .controls import run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -94,14 +94,14 @@ def build(store: Store | None = None) -> html.Div:
             html.H2("Discriminability"),
             html.P(id=BiasIds.SCORE, className="score", children="–"),
             html.P(id=BiasIds.SENTENCE, className="help", children=NO_BIAS),
-            dcc.Graph(id=BiasIds.SCORE_GRAPH, figure=empty_figure("", height=260), config=_STATIC),
+            dcc.Graph(id=BiasIds.SCORE_GRAPH, figure=blank_figure("", height=260), config=_STATIC),
         ],
         className="card",
     )
     maps = html.Section(
         [
             html.H2("Groups (top) and random groups of the same sizes (bottom)"),
-            dcc.Graph(id=BiasIds.MAPS, figure=empty_figure(NO_BIAS, height=420), config=_STATIC),
+            dcc.Graph(id=BiasIds.MAPS, figure=blank_figure(NO_BIAS, height=420), config=_STATIC),
         ],
         className="card",
     )

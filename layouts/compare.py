@@ -14,7 +14,7 @@ from topomap_core.params import defaults
 from topomap_core.store import Store
 
 from .controls import model_options, run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -191,7 +191,7 @@ def build(store: Store | None = None) -> html.Div:
                 [
                     dcc.Graph(
                         id=CompareIds.GRAPH,
-                        figure=empty_figure(NO_COMPARISON, height=420),
+                        figure=blank_figure(NO_COMPARISON, height=420),
                         config={"displaylogo": False, "responsive": True, "displayModeBar": False},
                     ),
                     html.Div(

@@ -16,7 +16,7 @@ from topomap_core.params import bounds, defaults
 from topomap_core.store import Store
 
 from .controls import run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -135,7 +135,7 @@ def build(store: Store | None = None) -> html.Div:
                     html.Div(ranking_table([]), id=EvaluateIds.RANKING),
                     dcc.Graph(
                         id=EvaluateIds.GRAPH,
-                        figure=empty_figure(NO_EVALUATION, height=320),
+                        figure=blank_figure(NO_EVALUATION, height=320),
                         config={"displaylogo": False, "responsive": True},
                     ),
                 ],

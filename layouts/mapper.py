@@ -17,7 +17,7 @@ from topomap_core.shape.mapper import LENSES, POOLINGS
 from topomap_core.store import Store
 
 from .controls import model_options, run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -187,7 +187,7 @@ def setup(models: list[dict[str, str]]) -> html.Section:
 def _graph(cid: str) -> dcc.Graph:
     return dcc.Graph(
         id=cid,
-        figure=empty_figure(NO_GRAPH if cid == MapperIds.GRAPH else "", height=560),
+        figure=blank_figure(NO_GRAPH if cid == MapperIds.GRAPH else "", height=560),
         config={
             "displaylogo": False,
             "responsive": True,

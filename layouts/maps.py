@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import ID
 from .regions import panel as regions_panel
 
@@ -60,13 +60,13 @@ def build(store=None) -> html.Main:
             [
                 dcc.Graph(
                     id=ID.DENDROGRAM_GRAPH,
-                    figure=empty_figure("", height=120),
+                    figure=blank_figure("", height=120),
                     config=_STATIC_CONFIG,
                     className="graph-dendrogram",
                 ),
                 dcc.Graph(
                     id=ID.MAPS_GRAPH,
-                    figure=empty_figure(NO_RESULT, height=420),
+                    figure=blank_figure(NO_RESULT, height=420),
                     config=_STATIC_CONFIG,
                     className="graph-maps",
                 ),
@@ -82,7 +82,7 @@ def build(store=None) -> html.Main:
         "every map (click again to unmark).",
         dcc.Graph(
             id=ID.SELECTED_MAP_GRAPH,
-            figure=empty_figure("", height=420),
+            figure=blank_figure("", height=420),
             config=graph_config(False),
         ),
     )
@@ -92,7 +92,7 @@ def build(store=None) -> html.Main:
         "group's value. Hover to read it, click to mark it.",
         dcc.Graph(
             id=ID.SCATTER_GRAPH,
-            figure=empty_figure("", height=420),
+            figure=blank_figure("", height=420),
             config=graph_config(False),
         ),
     )

@@ -15,7 +15,7 @@ from topomap_core.params import bounds, defaults
 from topomap_core.store import Store
 
 from .controls import run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -112,7 +112,7 @@ def build(store: Store | None = None) -> html.Div:
                     html.H2("Separation along depth"),
                     dcc.Graph(
                         id=OverviewIds.CURVE,
-                        figure=empty_figure("", height=300),
+                        figure=blank_figure("", height=300),
                         config=_STATIC,
                     ),
                 ],
@@ -123,7 +123,7 @@ def build(store: Store | None = None) -> html.Div:
                     html.H2("Maps per layer"),
                     dcc.Graph(
                         id=OverviewIds.MAPS,
-                        figure=empty_figure(NO_OVERVIEW, height=420),
+                        figure=blank_figure(NO_OVERVIEW, height=420),
                         config=_STATIC,
                     ),
                 ],

@@ -11,7 +11,7 @@ from topomap_core.analyses.regions import RegionsRequest
 from topomap_core.params import bounds, defaults
 
 from .controls import run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -91,7 +91,7 @@ def panel() -> html.Section:
                 [
                     dcc.Graph(
                         id=RegionIds.GRAPH,
-                        figure=empty_figure(NO_MAP, height=380),
+                        figure=blank_figure(NO_MAP, height=380),
                         config={"displaylogo": False, "displayModeBar": False},
                     ),
                     html.Div(

@@ -17,7 +17,7 @@ from topomap_core.params import bounds, defaults
 from topomap_core.store import Store
 
 from .controls import model_options, run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -70,7 +70,7 @@ def _field(label: str, control, hint: str | None = None) -> html.Div:
 def _graph(graph_id: str, message: str, height: int) -> dcc.Graph:
     return dcc.Graph(
         id=graph_id,
-        figure=empty_figure(message, height=height),
+        figure=blank_figure(message, height=height),
         config={"displaylogo": False, "responsive": True, "displayModeBar": False},
     )
 

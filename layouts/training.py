@@ -18,7 +18,7 @@ from topomap_core.params import defaults
 from topomap_core.store import Store
 
 from .controls import model_options, run_block
-from .figures.maps import empty_figure
+from .figures.maps import blank_figure
 from .ids import JobIds
 
 
@@ -258,7 +258,7 @@ def view() -> html.Section:
                 [
                     dcc.Graph(
                         id=TrainingIds.MAPS_GRAPH,
-                        figure=empty_figure(NO_TRAINING, height=420),
+                        figure=blank_figure(NO_TRAINING, height=420),
                         config=_GRAPH_CONFIG,
                         className="graph-maps",
                     ),
@@ -274,7 +274,7 @@ def view() -> html.Section:
                             ),
                             dcc.Graph(
                                 id=TrainingIds.CHANGE_GRAPH,
-                                figure=empty_figure("", height=230),
+                                figure=blank_figure("", height=230),
                                 config=_GRAPH_CONFIG,
                             ),
                         ],

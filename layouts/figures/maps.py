@@ -93,19 +93,39 @@ def _marked(result: MapResult, neuron: int | None) -> int | None:
 
 def empty_figure(message: str, height: int = 300) -> go.Figure:
     """A blank figure that says ``message`` in its middle."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=message,
-        x=0.5,
-        y=0.5,
-        xref="paper",
-        yref="paper",
-        showarrow=False,
-        font={"size": 14, "color": MUTED},
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _base_layout(fig, height)
+    return go.Figure(blank_figure(message, height))
+
+
+def blank_figure(message: str, height: int = 300) -> dict[str, Any]:
+    """:func:`empty_figure` as the plain dict Dash sends, for page layouts.
+
+    The page holds about 18 of these; building them as ``go.Figure`` through Plotly's
+    validators took 0.5 s of every page load (``/_dash-layout``), 25 ms as dicts.
+    """
+    return {
+        "data": [],
+        "layout": {
+            "height": height,
+            "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"family": FONT, "color": TEXT, "size": 12},
+            "hoverlabel": {"font": {"family": FONT}},
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "annotations": [
+                {
+                    "text": message,
+                    "x": 0.5,
+                    "y": 0.5,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "showarrow": False,
+                    "font": {"size": 14, "color": MUTED},
+                }
+            ],
+        },
+    }
 
 
 def grid_shape(n_groups: int, columns: int | None = None) -> tuple[int, int]:

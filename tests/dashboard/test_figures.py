@@ -199,9 +199,9 @@ def test_grid_shape_is_about_square():
 
 
 def test_empty_figure_says_why():
-    fig = figures.empty_figure("No maps yet")
+    fig = go.Figure(figures.blank_figure("No maps yet"))  # Plotly accepts it as it is
     assert fig.layout.annotations[0].text == "No maps yet"
-    assert len(fig.data) == 0
+    assert len(fig.data) == 0 and fig.layout.height == 300
 
 
 def test_thousands_of_neurons_leave_the_large_map_visible():
@@ -231,3 +231,29 @@ def test_group_sizes_in_titles_and_hovers_and_dead_neurons_marked(result):
     assert any(
         f"{len(dead)} of {result.nap.n_neurons} neurons are dead" in t for _, t in result.notes()
     )
+
+
+def test_the_page_layout_holds_plain_figure_dicts(tmp_path):
+    """Every page load builds the whole layout (``/_dash-layout``); its ~18 placeholder
+    figures are plain dicts, because building them as Plotly objects made a page load cost
+    0.3 s of a web worker and the 20-client load test ran out of time (CI, 3 pages/s)."""
+    from dash import dcc
+
+    from app import TABS
+    from layouts import page
+
+    graphs = []
+
+    def walk(node) -> None:
+        if isinstance(node, dcc.Graph):
+            graphs.append(node)
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list | tuple) else [children]:
+            if child is not None and not isinstance(child, str | int | float):
+                walk(child)
+
+    walk(page.build(tmp_path, [tab.pane for tab in TABS]))
+    assert len(graphs) >= 15
+    assert all(isinstance(g.figure, dict) for g in graphs), [
+        g.id for g in graphs if not isinstance(g.figure, dict)
+    ]
