@@ -33,6 +33,7 @@ from callbacks import (  # noqa: E402
     page,
     regions,
     topographic,
+    train_topographic,
     training,
     uploads,
     url,
@@ -60,6 +61,7 @@ TABS = (
     overview.TAB,
     bias.TAB,
     topographic.TAB,
+    train_topographic.TAB,
     evaluate.TAB,
 )
 

@@ -159,11 +159,30 @@ def _examples(data_dir: str | Path, found: dict | None, index: int) -> Any:
         uri = example_uri(result.images[i, j])
         body = [html.Img(src=uri, alt=caption)] if uri else []
         tiles.append(html.Figure([*body, html.Figcaption(caption)], className="example"))
-    note = "Optimised input: not available yet (activation maximisation, issue 13)."
     return html.Div(
         [html.P("Examples that activate it most:"), html.Div(tiles, className="examples"),
-         html.Small(note, className="hint")],
+         _optimised(result, i)],
         className="region-examples",
+    )  # fmt: skip
+
+
+def _optimised(result, i: int) -> Any:
+    """The region's optimised input (activation maximisation), or why there is none."""
+    image = result.optimised[i] if i < len(result.optimised) else None
+    if image is None:
+        why = ("a Dense layer has no spatial axes" if result.request.optimise_steps
+               else "0 optimisation steps")  # fmt: skip
+        return html.Small(f"Optimised input: none ({why}).", className="hint")
+    caption = f"optimised input, {result.request.optimise_steps} steps"
+    if i < len(result.optimised_activation) and result.optimised_activation[i]:
+        start, final = result.optimised_activation[i]
+        caption += f" (activation {start:.2g} on the starting noise, {final:.2g} here)"
+    uri = example_uri(image)
+    body = [html.Img(src=uri, alt=caption)] if uri else []
+    return html.Div(
+        [html.P("Input optimised to excite the region's neurons:"),
+         html.Figure([*body, html.Figcaption(caption)], className="example optimised")],
+        className="region-optimised",
     )  # fmt: skip
 
 

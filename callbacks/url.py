@@ -155,14 +155,26 @@ class ParsedQuery:
 
 def all_links(tabs: Sequence[Tab]) -> list[Link]:
     """The first tab's links, ``tab`` itself, then the other tabs' links, each key once (tabs
-    may share keys)."""
+    may share a key for the same control).
+
+    Raises
+    ------
+    ValueError
+        Two tabs use one key for different controls (the second would be silently lost).
+    """
     values = [tab.pane.value for tab in tabs]
     links = list(tabs[0].links)
     links.append(Link("tab", options_check(values, "tab"), values[0], ID.TABS, label="tab"))
     for tab in tabs[1:]:
         for link in tab.links:
-            if link.key not in {seen.key for seen in links}:
+            seen = next((s for s in links if s.key == link.key), None)
+            if seen is None:
                 links.append(link)
+            elif (seen.component, seen.prop) != (link.component, link.prop):
+                raise ValueError(
+                    f"URL key {link.key!r} of tab {tab.pane.value!r} is already used for "
+                    f"{seen.component}.{seen.prop}; give it a key of its own"
+                )
     return links
 
 

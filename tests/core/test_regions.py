@@ -66,3 +66,24 @@ def test_regions_bad_input_exits_2_with_one_line(capsys, tmp_path, extra, text):
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and text in err.lower(), err
+
+
+def test_regions_command_writes_each_conv_regions_optimised_input(digits_cnn, tmp_path):
+    """For a convolutional layer the command also writes every region's optimised input."""
+    import json
+
+    from topomap_core.cli import main
+
+    argv = ["regions", "--model", "demo:digits-cnn", "--data", "demo:digits", "--layer",
+            "conv1", "--group", "3", "--per-group", "10", "--method", "PCA",
+            "--optimise-steps", "8", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "regions.json").read_text())
+    with_neurons = [r for r in summary["regions"] if r["neurons"]]
+    assert with_neurons
+    with np.load(tmp_path / "optimised_inputs.npz") as arrays:
+        assert sorted(arrays.files) == sorted(f"region_{r['index']}" for r in with_neurons)
+        assert all(arrays[name].shape == (8, 8, 1) for name in arrays.files)
+    for region in with_neurons:
+        start, final = region["optimised_activation"]
+        assert final > start > 0

@@ -13,7 +13,7 @@ import tensorflow as tf
 from topomap_core.errors import ModelRefusedError
 from topomap_core.io import models
 from topomap_core.regularizers import grid
-from topomap_core.regularizers.topographic import TopographicRegularizer
+from topomap_core.regularizers.topographic import TopographicRegularizer, topographic_penalty
 
 layers = keras.layers
 
@@ -54,6 +54,18 @@ def test_weights_penalty_equals_direct_computation(shape, rows, cols, size):
     reg = TopographicRegularizer(rows, cols, neighbourhood=size, strength=0.3)
     got = float(reg(keras.ops.convert_to_tensor(kernel)))
     assert got == pytest.approx(0.3 * _direct_penalty(kernel, rows, cols, size), rel=1e-5)
+    # Both ways of computing it (the one auto takes depends on the unit count), and their
+    # gradients, agree.
+    grads = []
+    for method in ("dense", "shift"):
+        variable = tf.Variable(kernel)
+        with tf.GradientTape() as tape:
+            loss = topographic_penalty(variable, rows, cols, size, method=method)
+        assert float(loss) == pytest.approx(_direct_penalty(kernel, rows, cols, size), rel=1e-5)
+        grads.append(tape.gradient(loss, variable).numpy())
+    assert np.all(np.isfinite(grads[0])) and np.allclose(grads[0], grads[1], atol=1e-5)
+    with pytest.raises(ValueError, match="method 'sparse' is not one of auto, dense, shift"):
+        topographic_penalty(kernel, rows, cols, size, method="sparse")
 
 
 def test_neighbour_weights_clip_at_the_border_and_sum_to_one():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 
 from callbacks import jobs, regions
@@ -15,6 +16,18 @@ from topomap_core.store import Store
 
 FAST = {**DEFAULTS, "per_group": 30, "method": "PCA"}
 del FAST["profile"], FAST["metric"]
+
+
+def _texts(node) -> list[str]:
+    """Every string in a component tree (``str()`` of a component abbreviates)."""
+    if isinstance(node, str):
+        return [node]
+    children = getattr(node, "children", None)
+    if children is None:
+        return []
+    if not isinstance(children, list | tuple):
+        children = [children]
+    return [text for child in children for text in _texts(child)]
 
 
 def no_compute(*args):
@@ -61,3 +74,35 @@ def test_find_examples_ranks_inputs_and_shows_them(stored):
     _, details = regions.panel_view(folder, map_data, "3", 0.098, 1, data)
     text = str(details)
     assert "Examples that activate it most" in text and "data:image/png;base64," in text
+    # A Dense layer has no spatial axes: no optimised input, and the panel says why.
+    assert all(image is None for image in result.optimised)
+    assert "Optimised input: none (a Dense layer has no spatial axes)" in text
+
+
+def test_a_conv_region_gets_its_optimised_input(digits_cnn, tmp_path):
+    """Issue 15: for convolutional layers, each region's optimised input (activation
+    maximisation of its neurons together, the Topographic tab's code) is shown beside its
+    examples, and it excites the region far more than the starting noise."""
+    values = {**FAST, "model": "demo:digits-cnn", "layer": "conv2", "per_group": 20,
+              "group": "0", "threshold": 0.098}  # fmt: skip
+    _, request = regions.regions_request(values)
+    result, _ = get_or_compute(JOBS["regions"], request, Store(tmp_path))
+    with_neurons = [i for i, r in enumerate(result.regions) if r["neurons"]]
+    assert with_neurons
+    for i in with_neurons:
+        assert result.optimised[i].shape == (8, 8, 1)
+        start, final = result.optimised_activation[i]
+        assert final > start > 0  # a unit silent on the first noise gets a louder start
+    gains = [result.optimised_activation[i][1] / result.optimised_activation[i][0]
+             for i in with_neurons]  # fmt: skip
+    assert np.median(gains) > 5
+    view_request = ViewRequest(**{k: v for k, v in values.items() if k in FAST})
+    view, _ = get_or_compute(JOBS["view"], view_request, Store(tmp_path))
+    map_data = {"request": asdict(view_request), "key": job_key(JOBS["view"], view_request,
+                                                               Store(tmp_path))}  # fmt: skip
+    data, _ = jobs.run_job(regions.JOB, values, tmp_path, compute=no_compute)
+    index = result.regions[with_neurons[0]]["index"]
+    _, details = regions.panel_view(tmp_path, map_data, "0", 0.098, index, data)
+    text = " ".join(_texts(details))
+    assert "Input optimised to excite the region's neurons" in text
+    assert "optimised input, 64 steps (activation " in text and "on the starting noise" in text

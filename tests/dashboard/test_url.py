@@ -3,6 +3,7 @@ links), as plain functions."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -241,3 +242,16 @@ def test_the_notice_is_in_warning_colour_and_can_be_dismissed():
     notice = url_notice()
     assert "msg-warning" in notice.className and notice.hidden is True
     assert notice.children[1].id == ID.URL_NOTICE_CLOSE
+
+
+def test_every_url_key_sets_one_control_and_a_clash_is_refused():
+    """Two tabs may share a key only for the same control: a clash would silently drop the
+    second tab's value (the Train tab's layer once used the Training tab's ``train_layer``)."""
+    links = url.all_links(TABS)
+    keys = [link.key for link in links]
+    assert len(keys) == len(set(keys))
+    assert {"topotrain_model", "topotrain_layer", "grid", "strength", "mode"} <= set(keys)
+    clash = dataclasses.replace(TABS[-1], links=(url.Link("layer", lambda raw: (raw, None), "x",
+                                                          "some-other-control"),))  # fmt: skip
+    with pytest.raises(ValueError, match="URL key 'layer' of tab .* is already used for"):
+        url.all_links((*TABS, clash))

@@ -54,7 +54,8 @@ def maximise_activations(
     blur_every, blur_sigma
         A Gaussian blur of the input's spatial axes every ``blur_every`` steps.
     seed : int
-        Of the starting noise.
+        Of the starting noise (standard deviation 0.1; an objective still 0 on it, a silent
+        ReLU, is started again from louder noise, 0.5, 2 then 8).
     progress : callable, optional
         ``("feature visualisation", step, steps)``; returning True cancels.
     """
@@ -83,6 +84,15 @@ def maximise_activations(
         return tf.reduce_sum(means * mask_t, axis=1)
 
     start = objective().numpy()
+    # A ReLU unit silent on the first noise has no gradient to climb: draw its start again,
+    # louder (seeded, so still reproducible), a few times.
+    for scale in (0.5, 2.0, 8.0):
+        silent = start <= 0
+        if not silent.any():
+            break
+        fresh = rng.normal(0.0, scale, size=(int(silent.sum()), *shape)).astype(np.float32)
+        x.assign(tf.tensor_scatter_nd_update(x, np.flatnonzero(silent)[:, None], fresh))
+        start = objective().numpy()
     for step in range(1, steps + 1):
         with tf.GradientTape() as tape:
             total = tf.reduce_sum(objective())

@@ -7,10 +7,9 @@ examples needs the layer's activations, so it runs in a job process: each exampl
 a region is its mean activation over the region's neurons (a convolution's feature maps
 averaged over space first), over at most :data:`MAX_EXAMPLES` examples of the data.
 
-For convolutional layers the paper's companion work shows a region's optimised input
-(activation maximisation). That code is being added under issue 13 and is not here yet:
-:func:`region_optimised_input` is the hook; it returns None until then, and the panel shows
-the examples only.
+For convolutional layers each region also gets its optimised input: the input that maximises
+the region's neurons' summed mean activation, by activation maximisation from seeded noise
+(:mod:`.feature_vis`, the Topographic tab's code), all regions in one batch.
 """
 
 from __future__ import annotations
@@ -42,6 +41,8 @@ __all__ = [
 MAX_EXAMPLES = 5000
 #: Most top examples per region a request may ask for.
 MAX_TOP = 32
+#: Most activation-maximisation steps a request may ask for.
+MAX_OPTIMISE_STEPS = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +66,13 @@ class RegionsRequest(MapParams):
     )
     top: int = param(
         Interval(int, 1, MAX_TOP), 8, label="examples per region", help="top examples shown"
+    )
+    optimise_steps: int = param(
+        Interval(int, 0, MAX_OPTIMISE_STEPS),
+        64,
+        label="optimisation steps",
+        help="activation-maximisation steps of each region's optimised input (convolutional "
+        "layers; 0: none)",
     )
 
 
@@ -92,7 +100,11 @@ class RegionsResult:
     example_labels : list of list of str
         Their label names ("" without labels).
     optimised : list
-        Per region, its optimised input or None (see :func:`region_optimised_input`).
+        Per region, its optimised input (an array of the model's input shape) or None (a layer
+        without spatial axes, or ``optimise_steps=0``); see :func:`region_optimised_input`.
+    optimised_activation : list
+        Per region, ``(on the starting noise, on the optimised input)``: the region's summed
+        mean activation (None where there is no optimised input).
     """
 
     request: RegionsRequest
@@ -106,6 +118,7 @@ class RegionsResult:
     images: np.ndarray
     example_labels: list[list[str]]
     optimised: list = field(default_factory=list)
+    optimised_activation: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -115,9 +128,20 @@ class RegionsResult:
             "threshold": self.request.threshold,
             "colour_limit": self.vmax,
             "regions": [
-                {**region, "top_examples": ex, "scores": sc, "labels": lab}
-                for region, ex, sc, lab in zip(
-                    self.regions, self.examples, self.scores, self.example_labels, strict=True
+                {
+                    **region,
+                    "top_examples": ex,
+                    "scores": sc,
+                    "labels": lab,
+                    "optimised_activation": act,
+                }
+                for region, ex, sc, lab, act in zip(
+                    self.regions,
+                    self.examples,
+                    self.scores,
+                    self.example_labels,
+                    self.optimised_activation or [None] * len(self.regions),
+                    strict=True,
                 )
             ],
         }
@@ -135,13 +159,37 @@ def top_examples(
     return [int(i) for i in order], [float(score[i]) for i in order]
 
 
-def region_optimised_input(model, layer: str, neurons: list[int]):
-    """The input that maximises the region's mean activation, for convolutional layers.
+def region_optimised_input(
+    model,
+    layer: str,
+    regions: list[list[int]],
+    *,
+    steps: int = 64,
+    seed: int = 0,
+    progress=None,
+) -> tuple[list[np.ndarray | None], list[tuple[float, float] | None]]:
+    """Per region (its neurons), the input that maximises their summed mean activation, and
+    that activation on the starting noise and on the optimised input; for convolutional layers.
 
-    Hook for the activation-maximisation code of issue 13 (not on this branch): returns None
-    until it exists, and the panel then shows the top examples only.
+    All regions are optimised in one batch (:func:`.feature_vis.maximise_activations`). A layer
+    without spatial axes (Dense), ``steps=0`` or a region without neurons gives None.
     """
-    return None
+    from ..io.models import get_layer
+    from .feature_vis import maximise_activations
+
+    shape = get_layer(model, layer).output_shape
+    wanted = [i for i, neurons in enumerate(regions) if neurons]
+    none: list = [None] * len(regions)
+    if steps <= 0 or len(shape) < 2 or not wanted:  # no spatial axis: a Dense layer
+        return none, list(none)
+    vis = maximise_activations(
+        model, layer, [regions[i] for i in wanted], steps=steps, seed=seed, progress=progress
+    )
+    images, activation = list(none), list(none)
+    for k, i in enumerate(wanted):
+        images[i] = vis.images[k].astype(np.float32)
+        activation[i] = (float(vis.start[k]), float(vis.final[k]))
+    return images, activation
 
 
 def _mean_activations(model, layer: str, x: np.ndarray, progress) -> np.ndarray:
@@ -161,7 +209,7 @@ class RegionsJob(Job):
     name = "regions"
     request_type = RegionsRequest
     inputs = {"model": "model", "data": "data"}
-    version = "1"
+    version = "2"
     command = "regions"
     summary = "regions of one group's map, their neurons and top examples"
 
@@ -195,6 +243,14 @@ class RegionsJob(Job):
                                        request.threshold)  # fmt: skip
         x = dataset.x[:MAX_EXAMPLES]
         acts = _mean_activations(model, request.layer, x, progress)
+        optimised, activation = region_optimised_input(
+            model,
+            request.layer,
+            [r.neurons for r in regions],
+            steps=request.optimise_steps,
+            seed=request.seed,
+            progress=progress,
+        )
         ranked = [top_examples(acts, r.neurons, request.top) for r in regions]
         images = np.zeros((len(regions), request.top, *x.shape[1:]), dtype=np.float32)
         names = []
@@ -213,7 +269,8 @@ class RegionsJob(Job):
             scores=[sc for _, sc in ranked],
             images=images,
             example_labels=names,
-            optimised=[region_optimised_input(model, request.layer, r.neurons) for r in regions],
+            optimised=optimised,
+            optimised_activation=activation,
             timings={"total": time.perf_counter() - t0},
         )
 
@@ -226,7 +283,14 @@ class RegionsJob(Job):
         out.mkdir(parents=True, exist_ok=True)
         path = out / "regions.json"
         path.write_text(json.dumps(result.summary(), indent=2))
-        return {"regions": path}
+        paths = {"regions": path}
+        arrays = {f"region_{r['index']}": image
+                  for r, image in zip(result.regions, result.optimised, strict=False)
+                  if image is not None}  # fmt: skip
+        if arrays:
+            paths["optimised"] = out / "optimised_inputs.npz"
+            np.savez_compressed(paths["optimised"], **arrays)
+        return paths
 
     def report(self, result):
         signs = [r["sign"] for r in result.regions]

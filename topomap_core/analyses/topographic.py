@@ -138,6 +138,7 @@ class TopographicJob(Job):
     name = "topographic"
     request_type = TopographicRequest
     inputs = {"model": "model", "data": "data"}
+    version = "2"  # 2: a filter silent on the first noise starts again from louder noise
     command = "topographic"
     summary = "maps of a grid layer on its grid, smoothed, its region and feature visualisation"
 
