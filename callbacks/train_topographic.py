@@ -100,7 +100,8 @@ def job_tab(data_dir: str | Path) -> JobTab:
     """The tab's job for the store under ``data_dir`` (where the trained model is stored)."""
     return JobTab(
         layout.JOB, INPUTS, train_request, partial(train_data, data_dir=data_dir), train_status,
-        TAB_VALUE, not_computed=layout.NO_TRAINING, failed="Training failed",
+        TAB_VALUE, not_computed="Not trained with these settings yet: press Train.",
+        failed="Training failed",
         starting="loading the model and data…",
     )  # fmt: skip
 

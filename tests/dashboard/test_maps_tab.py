@@ -426,14 +426,15 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
     from layouts.compare import CompareIds
     from layouts.overview import OverviewIds
     from layouts.topographic import TopoIds
+    from layouts.train_topographic import TrainIds
     from layouts.training import TrainingIds
 
-    for cid in (*ID, *TrainingIds, *CompareIds, *OverviewIds, *BiasIds, *TopoIds):
+    for cid in (*ID, *TrainingIds, *CompareIds, *OverviewIds, *BiasIds, *TopoIds, *TrainIds):
         assert f'"{cid}"' in text, cid
     deps = client.get("/_dash-dependencies").get_json()
     background = [d for d in deps if d.get("background")]
     # The jobs: the Maps Run, the Training Run and its exports, Compare, Mapper, Overview, Bias,
-    # Topographic, Evaluate and the regions panel's Find examples.
+    # Topographic, its Train tab, Evaluate and the regions panel's Find examples.
     triggers = sorted(f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" for d in background)
     assert triggers == [
         "bias-run.n_clicks",
@@ -444,6 +445,7 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
         "regions-run.n_clicks",
         "run-button.n_clicks",
         "topo-run.n_clicks",
+        "topotrain-run.n_clicks",
         "train-export-gif.n_clicks",
         "train-run.n_clicks",
     ]
