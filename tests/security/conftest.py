@@ -48,6 +48,9 @@ def live_server(tmp_path_factory, demo_models):
             # Every test client shares 127.0.0.1, and several tests send wrong passwords on
             # purpose; the lockout itself is tested on its own.
             "TOPOMAPS_AUTH_MAX_FAILURES": "100000",
+            # One warm spare of each kind: most of these tests start a job or two, and a cold
+            # job process spends its first 6-9 s importing TensorFlow.
+            "TOPOMAPS_SPARE_WORKERS": "1",
         },
     )
     yield server
