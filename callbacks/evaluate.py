@@ -26,7 +26,7 @@ from topomap_core.store import Store
 from .common import readable_error
 from .jobs import JobTab, register_job, timed
 from .maps import INPUTS as MAPS_INPUTS
-from .url import Link, Tab, field_check
+from .url import Link, Tab, field_link
 
 #: The sidebar's controls but the single method, then this tab's.
 INPUTS: tuple[tuple[str, str], ...] = (
@@ -94,9 +94,7 @@ def register(app: Dash, data_dir: Path) -> None:
 
 
 def _link(name: str, component: str) -> Link:
-    return Link(
-        name, field_check(EvaluateRequest, name), layout.DEFAULTS[name], component, label=name
-    )
+    return field_link(EvaluateRequest, name, name, component)
 
 
 #: What a link carries while the tab is open (the sidebar's keys are the Maps tab's).

@@ -37,7 +37,7 @@ from topomap_core.store import Store
 from .common import list_layers, message, readable_error, register_layer_list
 from .jobs import JobTab, register_job, timed
 from .maps import result_from_store as maps_result
-from .url import Link, Tab, field_check
+from .url import Link, Tab, field_link
 
 #: The controls of a request: the sidebar's data and seed, then the tab's own.
 INPUTS: tuple[tuple[str, str], ...] = (
@@ -430,15 +430,7 @@ def register(app: Dash, data_dir: Path) -> None:
 
 
 def _link(key: str, name: str, component: str, **kwargs: Any) -> Link:
-    label = kwargs.pop("label", None)
-    return Link(
-        key,
-        field_check(MapperRequest, name, label),
-        layout.DEFAULTS[name],
-        component,
-        label=label or key,
-        **kwargs,
-    )
+    return field_link(MapperRequest, key, name, component, **kwargs)
 
 
 #: What a link carries while the tab is open (data and seed are the sidebar's, always there).

@@ -31,7 +31,7 @@ from topomap_core.store import Store
 from .common import list_layers, readable_error, register_layer_list
 from .jobs import JobTab, register_job, timed
 from .maps import SHARED_INPUTS
-from .url import Link, Tab, field_check
+from .url import Link, Tab, field_link
 
 #: The tab's controls, after the sidebar's shared ones.
 INPUTS = (
@@ -178,14 +178,7 @@ def register(app: Dash, data_dir: Path) -> None:
 
 
 def _link(key: str, field: str, component: str, label: str, **kwargs: Any) -> Link:
-    return Link(
-        key,
-        field_check(TopographicRequest, field, label),
-        layout.DEFAULTS[field],
-        component,
-        label=label,
-        **kwargs,
-    )
+    return field_link(TopographicRequest, key, field, component, label, **kwargs)
 
 
 #: What a link carries while the tab is open.

@@ -30,7 +30,7 @@ from topomap_core.store import Store
 
 from .common import list_layers, register_layer_list
 from .jobs import JobTab, register_job, timed
-from .url import Link, Tab, field_check
+from .url import Link, Tab, field_link
 
 #: The controls the request is made of: the tab's, and the sidebar's data and seed.
 INPUTS: tuple[tuple[str, str], ...] = (
@@ -197,14 +197,7 @@ def register(app: Dash, data_dir: Path) -> None:
 
 
 def _link(key: str, field: str, component: str, label: str, **kwargs: Any) -> Link:
-    return Link(
-        key,
-        field_check(TrainTopographicRequest, field, label),
-        layout.DEFAULTS[field],
-        component,
-        label=label,
-        **kwargs,
-    )
+    return field_link(TrainTopographicRequest, key, field, component, label, **kwargs)
 
 
 #: What a link carries while the tab is open.

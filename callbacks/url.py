@@ -125,6 +125,24 @@ def field_check(cls: type, name: str, label: str | None = None) -> Check:
     return checker
 
 
+def field_link(
+    cls: type, key: str, name: str, component: str, label: str | None = None, **kwargs: Any
+) -> Link:
+    """URL key ``key`` for field ``name`` of request ``cls``: validated as that field, its
+    default the field's, setting ``component`` (``label``: what messages call it, default
+    ``key``)."""
+    from topomap_core.params import defaults
+
+    return Link(
+        key,
+        field_check(cls, name, label),
+        defaults(cls)[name],
+        component,
+        label=label or key,
+        **kwargs,
+    )
+
+
 def options_check(options: Sequence[str], what: str, sep: str = "use one of ") -> Check:
     """Validate a link value as one of ``options`` (case-insensitive)."""
 

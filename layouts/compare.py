@@ -13,7 +13,7 @@ from topomap_core.analyses.compare import CompareRequest
 from topomap_core.params import defaults
 from topomap_core.store import Store
 
-from .controls import model_options, run_block
+from .controls import field, model_options, run_block
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -74,13 +74,6 @@ COMPARE_MODE_LABELS = {
 }
 
 
-def _field(label: str, control, hint: str | None = None) -> html.Div:
-    parts = [html.Label(label, htmlFor=getattr(control, "id", None)), control]
-    if hint:
-        parts.append(html.Small(hint, className="hint"))
-    return html.Div(parts, className="field")
-
-
 def _layer(layer_id: str, value: str) -> dcc.Dropdown:
     return dcc.Dropdown(
         id=layer_id, options=[{"label": value, "value": value}], value=value, clearable=False
@@ -93,7 +86,7 @@ def setup(models: list[dict[str, str]]) -> html.Section:
         [
             html.Div(
                 [
-                    _field(
+                    field(
                         "Model A",
                         dcc.Dropdown(
                             id=CompareIds.MODEL_A,
@@ -102,8 +95,8 @@ def setup(models: list[dict[str, str]]) -> html.Section:
                             clearable=False,
                         ),
                     ),
-                    _field("Layer of A", _layer(CompareIds.LAYER_A, DEFAULTS["layer"])),
-                    _field(
+                    field("Layer of A", _layer(CompareIds.LAYER_A, DEFAULTS["layer"])),
+                    field(
                         "Model B",
                         dcc.Dropdown(
                             id=CompareIds.MODEL_B,
@@ -112,7 +105,7 @@ def setup(models: list[dict[str, str]]) -> html.Section:
                             clearable=False,
                         ),
                     ),
-                    _field("Layer of B", _layer(CompareIds.LAYER_B, DEFAULTS["layer"])),
+                    field("Layer of B", _layer(CompareIds.LAYER_B, DEFAULTS["layer"])),
                 ],
                 className="tab-fields tab-fields-4",
             ),
@@ -136,12 +129,12 @@ def setup(models: list[dict[str, str]]) -> html.Section:
     state_fields = html.Div(
         html.Div(
             [
-                _field(
+                field(
                     "State A",
                     dcc.Input(id=CompareIds.STATE_A, type="number", min=0, step=1, debounce=True),
                     "Index in the series; empty: the first.",
                 ),
-                _field(
+                field(
                     "State B",
                     dcc.Input(id=CompareIds.STATE_B, type="number", min=0, step=1, debounce=True),
                     "Empty: the last.",

@@ -110,7 +110,8 @@ def _section(
     )
 
 
-def _field(label: str, control: Any, hint: str | None = None) -> html.Div:
+def field(label: str, control: Any, hint: str | None = None) -> html.Div:
+    """A labelled control (``label`` for its id) with an optional hint under it."""
     parts: list[Any] = [html.Label(label, htmlFor=getattr(control, "id", None)), control]
     if hint:
         parts.append(html.Small(hint, className="hint"))
@@ -141,7 +142,7 @@ def build(
         "Model",
         "A trained Keras model. Pick the demo or upload your own (.keras or .h5).",
         _upload(ID.MODEL_UPLOAD, "a .keras / .h5 file", ".keras,.h5,.hdf5"),
-        _field(
+        field(
             "Model",
             dcc.Dropdown(
                 id=ID.MODEL_SELECT,
@@ -152,7 +153,7 @@ def build(
             ),
         ),
         html.Div(id=ID.MODEL_MESSAGE, className="message", role="status"),
-        _field(
+        field(
             "Layer",
             dcc.Dropdown(
                 id=ID.LAYER_SELECT,
@@ -169,7 +170,7 @@ def build(
         "Data",
         "Examples to feed through the model: the demo digits, an .npz file (x, y, optional "
         "groups) or a .zip of one folder of images per class.",
-        _field(
+        field(
             "Data",
             dcc.Dropdown(
                 id=ID.DATA_SELECT,
@@ -195,7 +196,7 @@ def build(
         ),
         html.Div(
             [
-                _field(
+                field(
                     "Random groups",
                     dcc.Input(
                         id=ID.RANDOM_GROUPS,
@@ -208,7 +209,7 @@ def build(
                     ),
                     "Baseline groups of random examples.",
                 ),
-                _field(
+                field(
                     "Examples per group",
                     dcc.Input(
                         id=ID.PER_GROUP,
@@ -225,7 +226,7 @@ def build(
             className="field-row",
         ),
         html.Div(
-            _field(
+            field(
                 "Custom group",
                 dcc.Dropdown(
                     id=ID.SELECTION_SELECT,
@@ -240,7 +241,7 @@ def build(
         ),
         html.Div(
             [
-                _field(
+                field(
                     "Averaged",
                     dcc.Dropdown(
                         id=ID.NAP_SELECT,
@@ -253,7 +254,7 @@ def build(
                         searchable=False,
                     ),
                 ),
-                _field(
+                field(
                     "GradNAP class",
                     dcc.Dropdown(
                         id=ID.NAP_CLASS_SELECT,
@@ -275,7 +276,7 @@ def build(
         "Layout",
         "How neurons are placed: similar neurons end up close together. UMAP_PSO is the "
         "paper's recommendation.",
-        _field(
+        field(
             "Method",
             dcc.Dropdown(
                 id=ID.METHOD_SELECT,
@@ -284,7 +285,7 @@ def build(
                 clearable=False,
             ),
         ),
-        _field(
+        field(
             "Seed",
             dcc.Input(
                 id=ID.SEED_INPUT,

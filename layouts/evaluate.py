@@ -15,7 +15,7 @@ from topomap_core.analyses.topomap import LAYOUT_INPUTS
 from topomap_core.params import bounds, defaults
 from topomap_core.store import Store
 
-from .controls import run_block
+from .controls import field, run_block
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -55,13 +55,6 @@ LAYOUT_INPUT_LABELS = {
 }
 
 
-def _field(label: str, control, hint: str | None = None) -> html.Div:
-    parts = [html.Label(label, htmlFor=getattr(control, "id", None)), control]
-    if hint:
-        parts.append(html.Small(hint, className="hint"))
-    return html.Div(parts, className="field")
-
-
 def ranking_table(rows: list[list[str]]) -> html.Table | html.P:
     """The ranking (header row first), or a hint when there is none."""
     if not rows:
@@ -86,7 +79,7 @@ def build(store: Store | None = None) -> html.Div:
             ),
             html.Div(
                 [
-                    _field(
+                    field(
                         "Methods",
                         dcc.Input(
                             id=EvaluateIds.METHODS,
@@ -96,7 +89,7 @@ def build(store: Store | None = None) -> html.Div:
                         ),
                         "Comma-separated, e.g. baseline,PCA_PSO,UMAP_PSO.",
                     ),
-                    _field(
+                    field(
                         "Repeats",
                         dcc.Input(
                             id=EvaluateIds.REPEATS,
@@ -108,7 +101,7 @@ def build(store: Store | None = None) -> html.Div:
                             debounce=True,
                         ),
                     ),
-                    _field(
+                    field(
                         "Layout input",
                         dcc.RadioItems(
                             id=EvaluateIds.LAYOUT_INPUT,

@@ -16,7 +16,7 @@ from topomap_core.params import bounds, defaults
 from topomap_core.shape.mapper import LENSES, POOLINGS
 from topomap_core.store import Store
 
-from .controls import model_options, run_block
+from .controls import field, model_options, run_block
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -84,13 +84,6 @@ POOLING_LABELS = {
 }
 
 
-def _field(label: str, control, hint: str | None = None) -> html.Div:
-    parts = [html.Label(label, htmlFor=getattr(control, "id", None)), control]
-    if hint:
-        parts.append(html.Small(hint, className="hint"))
-    return html.Div(parts, className="field")
-
-
 def _number(cid: str, name: str, step: float = 1, **kwargs) -> dcc.Input:
     low, high = bounds(MapperRequest, name)
     return dcc.Input(
@@ -114,19 +107,19 @@ def setup(models: list[dict[str, str]]) -> html.Section:
     """The model, layers and Mapper settings, and the Run block."""
     source = html.Div(
         [
-            _field(
+            field(
                 "Model",
                 dcc.Dropdown(
                     id=MapperIds.MODEL, options=models, value=DEFAULTS["model"], clearable=False
                 ),
             ),
-            _field("Layer", _layer(MapperIds.LAYER, DEFAULTS["layer"])),
-            _field(
+            field("Layer", _layer(MapperIds.LAYER, DEFAULTS["layer"])),
+            field(
                 "Second layer",
                 _layer(MapperIds.COMPARE_LAYER, None, clearable=True),
                 "Cross-layer view: the same examples, side by side. Empty: one layer.",
             ),
-            _field(
+            field(
                 "Convolutions",
                 dcc.Dropdown(
                     id=MapperIds.POOLING,
@@ -140,7 +133,7 @@ def setup(models: list[dict[str, str]]) -> html.Section:
     )
     settings = html.Div(
         [
-            _field(
+            field(
                 "Lens",
                 dcc.Dropdown(
                     id=MapperIds.LENS,
@@ -149,18 +142,18 @@ def setup(models: list[dict[str, str]]) -> html.Section:
                     clearable=False,
                 ),
             ),
-            _field("Lens dimensions", _number(MapperIds.LENS_DIMS, "lens_dims")),
-            _field("Intervals", _number(MapperIds.INTERVALS, "intervals"), "Per dimension."),
-            _field("Overlap", _number(MapperIds.OVERLAP, "overlap", step=0.05)),
-            _field("Min samples", _number(MapperIds.MIN_SAMPLES, "min_samples"), "DBSCAN."),
-            _field(
+            field("Lens dimensions", _number(MapperIds.LENS_DIMS, "lens_dims")),
+            field("Intervals", _number(MapperIds.INTERVALS, "intervals"), "Per dimension."),
+            field("Overlap", _number(MapperIds.OVERLAP, "overlap", step=0.05)),
+            field("Min samples", _number(MapperIds.MIN_SAMPLES, "min_samples"), "DBSCAN."),
+            field(
                 "eps",
                 dcc.Input(
                     id=MapperIds.EPS, type="number", min=0, step="any", debounce=True, value=None
                 ),
                 "Empty: from the data (knee of the k-NN distances).",
             ),
-            _field("Examples", _number(MapperIds.MAX_EXAMPLES, "max_examples"), "At most."),
+            field("Examples", _number(MapperIds.MAX_EXAMPLES, "max_examples"), "At most."),
         ],
         className="tab-fields tab-fields-7",
     )
@@ -200,7 +193,7 @@ def view() -> html.Section:
     """The graph(s), colouring and search, and the selected nodes' panel."""
     tools = html.Div(
         [
-            _field(
+            field(
                 "Colour",
                 dcc.RadioItems(
                     id=MapperIds.COLOUR,
@@ -209,7 +202,7 @@ def view() -> html.Section:
                     className="radio",
                 ),
             ),
-            _field(
+            field(
                 "Search",
                 dcc.Input(
                     id=MapperIds.SEARCH,
@@ -247,7 +240,7 @@ def view() -> html.Section:
             html.Div(id=MapperIds.NODE_PANEL),
             html.Div(
                 [
-                    _field(
+                    field(
                         "Group name",
                         dcc.Input(id=MapperIds.GROUP_NAME, type="text", placeholder="branch A"),
                     ),

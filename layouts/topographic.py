@@ -16,7 +16,7 @@ from topomap_core.analyses.topographic import TopographicRequest
 from topomap_core.params import bounds, defaults
 from topomap_core.store import Store
 
-from .controls import model_options, run_block
+from .controls import field, model_options, run_block
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -60,13 +60,6 @@ DEFAULTS = defaults(TopographicRequest)
 NO_RESULT = "No maps yet: choose a grid layer, then press Run."
 
 
-def _field(label: str, control, hint: str | None = None) -> html.Div:
-    parts = [html.Label(label, htmlFor=getattr(control, "id", None)), control]
-    if hint:
-        parts.append(html.Small(hint, className="hint"))
-    return html.Div(parts, className="field")
-
-
 def _graph(graph_id: str, message: str, height: int) -> dcc.Graph:
     return dcc.Graph(
         id=graph_id,
@@ -92,7 +85,7 @@ def build(store: Store | None = None) -> html.Div:
             ),
             html.Div(
                 [
-                    _field(
+                    field(
                         "Model",
                         dcc.Dropdown(
                             id=TopoIds.MODEL,
@@ -101,7 +94,7 @@ def build(store: Store | None = None) -> html.Div:
                             clearable=False,
                         ),
                     ),
-                    _field(
+                    field(
                         "Grid layer",
                         dcc.Dropdown(
                             id=TopoIds.LAYER,
@@ -110,12 +103,12 @@ def build(store: Store | None = None) -> html.Div:
                             clearable=False,
                         ),
                     ),
-                    _field(
+                    field(
                         "Group to visualise",
                         dcc.Input(id=TopoIds.GROUP, type="text", debounce=True),
                         "Empty: the first group.",
                     ),
-                    _field(
+                    field(
                         "Optimisation steps",
                         dcc.Input(
                             id=TopoIds.STEPS,

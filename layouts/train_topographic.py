@@ -16,7 +16,7 @@ from topomap_core.params import bounds, defaults
 from topomap_core.regularizers import MODES
 from topomap_core.store import Store
 
-from .controls import model_options, run_block
+from .controls import field, model_options, run_block
 from .ids import JobIds
 
 
@@ -52,13 +52,6 @@ MODE_LABELS = {
 }
 
 
-def _field(label: str, control, hint: str | None = None) -> html.Div:
-    parts = [html.Label(label, htmlFor=control.id), control]
-    if hint:
-        parts.append(html.Small(hint, className="hint"))
-    return html.Div(parts, className="field")
-
-
 def _number(cid: str, field: str, step: float | int | str, **kwargs) -> dcc.Input:
     low, high = bounds(TrainTopographicRequest, field)
     return dcc.Input(
@@ -90,7 +83,7 @@ def build(store: Store | None = None) -> html.Div:
             ),
             html.Div(
                 [
-                    _field(
+                    field(
                         "Model",
                         dcc.Dropdown(
                             id=TrainIds.MODEL,
@@ -99,7 +92,7 @@ def build(store: Store | None = None) -> html.Div:
                             clearable=False,
                         ),
                     ),
-                    _field(
+                    field(
                         "Layer",
                         dcc.Dropdown(
                             id=TrainIds.LAYER,
@@ -108,7 +101,7 @@ def build(store: Store | None = None) -> html.Div:
                             clearable=False,
                         ),
                     ),
-                    _field(
+                    field(
                         "Grid",
                         dcc.Input(
                             id=TrainIds.GRID,
@@ -119,23 +112,23 @@ def build(store: Store | None = None) -> html.Div:
                         ),
                         "auto: about square (16x8 for 128 filters), or rows x cols.",
                     ),
-                    _field(
+                    field(
                         "Neighbourhood",
                         _number(TrainIds.NEIGHBOURHOOD, "neighbourhood", 2),
                         "Odd side of the square around each filter (3: its 8 neighbours).",
                     ),
-                    _field(
+                    field(
                         "Strength",
                         _number(TrainIds.STRENGTH, "strength", "any"),
                         "Factor of the penalty (the demo: 0.01).",
                     ),
-                    _field("Epochs", _number(TrainIds.EPOCHS, "epochs", 1)),
-                    _field(
+                    field("Epochs", _number(TrainIds.EPOCHS, "epochs", 1)),
+                    field(
                         "Learning rate",
                         _number(TrainIds.LEARNING_RATE, "learning_rate", "any"),
                         "Adam's.",
                     ),
-                    _field("Batch size", _number(TrainIds.BATCH_SIZE, "batch_size", 1)),
+                    field("Batch size", _number(TrainIds.BATCH_SIZE, "batch_size", 1)),
                 ],
                 className="tab-fields tab-fields-4",
             ),
