@@ -107,11 +107,20 @@ def test_upload_run_then_share_link_restores_from_cache(app_server, browser, new
 
 
 def _workers(server) -> list[psutil.Process]:
+    """The server's running job processes (one that exits while listed is not one: its
+    ``cmdline`` raises, a zombie's too)."""
     try:
         children = psutil.Process(server.proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-    return [p for p in children if "topomap_core.jobs.worker" in " ".join(p.cmdline())]
+    found = []
+    for child in children:
+        try:
+            if "topomap_core.jobs.worker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # exited (or a zombie) since it was listed
+            continue
+    return found
 
 
 def test_cancel_a_running_job(app_server, browser, tmp_path):
