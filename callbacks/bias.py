@@ -21,11 +21,9 @@ from layouts.figures.separation import bias_maps_figure, bias_score_figure
 from layouts.page import TabPane
 from topomap_core.analyses.bias import BiasRequest, BiasResult
 from topomap_core.jobs.registry import get_job
-from topomap_core.jobs.results import cached
-from topomap_core.store import Store
 
 from .common import readable_error
-from .jobs import JobTab, register_job, timed
+from .jobs import JobTab, register_job, stored_result, timed
 from .maps import INPUTS as MAP_INPUTS
 from .url import Link, Tab, field_check
 
@@ -60,13 +58,7 @@ JOB = JobTab(layout.JOB, INPUTS, bias_request, bias_data, bias_status, "bias")
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> BiasResult | None:
     """The BiasResult a result-store entry points to (None: none, or gone)."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
-    try:
-        job = get_job("bias")
-        return cached(job, job.validate(data["request"]), Store(data_dir))
-    except (TypeError, ValueError, OSError):
-        return None
+    return stored_result("bias", data_dir, data)
 
 
 def score_text(result: BiasResult) -> str:

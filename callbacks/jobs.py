@@ -34,7 +34,8 @@ from layouts.ids import ID, JobIds
 from topomap_core.errors import Cancelled, TopomapError, one_line
 from topomap_core.jobs import celery as celery_jobs
 from topomap_core.jobs.base import Job
-from topomap_core.jobs.results import cached_view
+from topomap_core.jobs.registry import get_job
+from topomap_core.jobs.results import cached, cached_view
 from topomap_core.jobs.runner import Compute, Outcome, run
 from topomap_core.progress import ProgressCallback, progress_text
 from topomap_core.store import Store
@@ -193,6 +194,18 @@ def cached_job(
     except Exception as exc:
         lines.append(f"Could not look for a stored result: {readable_error(exc)}")
     return data, "\n".join(lines)
+
+
+def stored_result(job_name: str, data_dir: str | Path, data: dict | None) -> Any:
+    """The cached result of job ``job_name`` that a tab's result-store entry
+    (``{"request": ..., "key": ...}``) points to; None when there is none or it is gone."""
+    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
+        return None
+    try:
+        job = get_job(job_name)
+        return cached(job, job.validate(data["request"]), Store(data_dir))
+    except (TypeError, ValueError, OSError):
+        return None
 
 
 def job_failed(exc: Exception) -> tuple[Any, str]:

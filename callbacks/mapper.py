@@ -30,12 +30,11 @@ from layouts.page import TabPane
 from topomap_core.analyses.mapper import MapperRequest, MapperResult, empty_message
 from topomap_core.errors import TopomapError
 from topomap_core.jobs.registry import get_job
-from topomap_core.jobs.results import cached
 from topomap_core.shape.mapper import class_counts
 from topomap_core.store import Store
 
 from .common import list_layers, message, readable_error, register_layer_list
-from .jobs import JobTab, register_job, timed
+from .jobs import JobTab, register_job, stored_result, timed
 from .maps import result_from_store as maps_result
 from .url import Link, Tab, field_link
 
@@ -110,13 +109,7 @@ JOB = JobTab(
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> MapperResult | None:
     """The MapperResult a result-store entry points to (None: none, or gone)."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
-    try:
-        job = get_job("mapper")
-        return cached(job, job.validate(data["request"]), Store(data_dir))
-    except (TypeError, ValueError, OSError):
-        return None
+    return stored_result("mapper", data_dir, data)
 
 
 # ---------------------------------------------------------------------------- highlights

@@ -22,7 +22,6 @@ from layouts.ids import ID, MAPS_JOB
 from layouts.page import TabPane
 from topomap_core.analyses.view import MapResult, ViewRequest
 from topomap_core.jobs.registry import get_job
-from topomap_core.jobs.results import cached
 from topomap_core.jobs.runner import run
 from topomap_core.params import short
 from topomap_core.store import Store
@@ -37,7 +36,7 @@ from .common import (
     register_click,
     register_layer_list,
 )
-from .jobs import JobTab, register_job, timed
+from .jobs import JobTab, register_job, stored_result, timed
 from .url import Link, Tab, field_check
 
 #: The sidebar's controls that make a view's request, as (request field, component id).
@@ -88,13 +87,7 @@ JOB = JobTab(MAPS_JOB, INPUTS, view_request, view_data, view_status)
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> MapResult | None:
     """The MapResult a result-store entry (``{"request": ..., "key": ...}``) points to."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
-    try:
-        job = get_job("view")
-        return cached(job, job.validate(data["request"]), Store(data_dir))
-    except (TypeError, ValueError, OSError):
-        return None
+    return stored_result("view", data_dir, data)
 
 
 # ------------------------------------------------------------------------------ the data

@@ -22,11 +22,9 @@ from layouts.overview import OverviewIds as O
 from layouts.page import TabPane
 from topomap_core.analyses.overview import OverviewRequest, OverviewResult, default_layers
 from topomap_core.jobs.registry import get_job
-from topomap_core.jobs.results import cached
-from topomap_core.store import Store
 
 from .common import model_description, readable_error
-from .jobs import JobTab, register_job, timed
+from .jobs import JobTab, register_job, stored_result, timed
 from .maps import SHARED_INPUTS
 from .url import Link, Tab, field_check
 
@@ -66,13 +64,7 @@ JOB = JobTab(
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> OverviewResult | None:
     """The OverviewResult a result-store entry points to (None: none, or gone)."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
-    try:
-        job = get_job("overview")
-        return cached(job, job.validate(data["request"]), Store(data_dir))
-    except (TypeError, ValueError, OSError):
-        return None
+    return stored_result("overview", data_dir, data)
 
 
 def overview_views(data_dir: str | Path, data: dict | None) -> tuple[go.Figure, go.Figure]:

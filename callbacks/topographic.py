@@ -25,11 +25,10 @@ from layouts.page import TabPane
 from layouts.topographic import TopoIds as T
 from topomap_core.analyses.topographic import TopographicRequest, TopographicResult
 from topomap_core.jobs.registry import get_job
-from topomap_core.jobs.results import cached
 from topomap_core.store import Store
 
 from .common import list_layers, readable_error, register_layer_list
-from .jobs import JobTab, register_job, timed
+from .jobs import JobTab, register_job, stored_result, timed
 from .maps import SHARED_INPUTS
 from .url import Link, Tab, field_link
 
@@ -73,13 +72,7 @@ JOB = JobTab(
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> TopographicResult | None:
     """The result a result-store entry points to (None: none, or no longer stored)."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
-    try:
-        job = get_job("topographic")
-        return cached(job, job.validate(data["request"]), Store(data_dir))
-    except (TypeError, ValueError, OSError):
-        return None
+    return stored_result("topographic", data_dir, data)
 
 
 def figures(data_dir: str | Path, data: dict | None) -> tuple[go.Figure, go.Figure, go.Figure, str]:

@@ -25,11 +25,10 @@ from layouts.page import TabPane
 from layouts.train_topographic import TrainIds as T
 from topomap_core.analyses.train_topographic import TrainResult, TrainTopographicRequest
 from topomap_core.jobs.registry import get_job
-from topomap_core.jobs.results import cached
 from topomap_core.store import Store
 
 from .common import list_layers, register_layer_list
-from .jobs import JobTab, register_job, timed
+from .jobs import JobTab, register_job, stored_result, timed
 from .url import Link, Tab, field_link
 
 #: The controls the request is made of: the tab's, and the sidebar's data and seed.
@@ -108,13 +107,7 @@ def job_tab(data_dir: str | Path) -> JobTab:
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> TrainResult | None:
     """The TrainResult a result-store entry points to (None: none, or no longer stored)."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
-    try:
-        job = get_job("train_topographic")
-        return cached(job, job.validate(data["request"]), Store(data_dir))
-    except (TypeError, ValueError, OSError):
-        return None
+    return stored_result("train_topographic", data_dir, data)
 
 
 def open_href(data: dict) -> str:

@@ -118,6 +118,21 @@ def field(label: str, control: Any, hint: str | None = None) -> html.Div:
     return html.Div(parts, className="field")
 
 
+def number_input(cls: type, cid: str, name: str, step: float | str = 1, **kwargs: Any):
+    """A number field for field ``name`` of request ``cls``: its bounds and default."""
+    low, high = bounds(cls, name)
+    return dcc.Input(
+        id=cid,
+        type="number",
+        min=low,
+        max=high,
+        step=step,
+        value=defaults(cls)[name],
+        debounce=True,
+        **kwargs,
+    )
+
+
 def _upload(upload_id: str, text: str, accept: str) -> dcc.Upload:
     return dcc.Upload(
         id=upload_id,

@@ -12,11 +12,11 @@ from enum import StrEnum
 from dash import dcc, html
 
 from topomap_core.analyses.mapper import MapperRequest
-from topomap_core.params import bounds, defaults
+from topomap_core.params import defaults
 from topomap_core.shape.mapper import LENSES, POOLINGS
 from topomap_core.store import Store
 
-from .controls import field, model_options, run_block
+from .controls import field, model_options, number_input, run_block
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -84,18 +84,8 @@ POOLING_LABELS = {
 }
 
 
-def _number(cid: str, name: str, step: float = 1, **kwargs) -> dcc.Input:
-    low, high = bounds(MapperRequest, name)
-    return dcc.Input(
-        id=cid,
-        type="number",
-        min=low,
-        max=high,
-        step=step,
-        value=DEFAULTS[name],
-        debounce=True,
-        **kwargs,
-    )
+def _number(cid: str, name: str, step: float | str = 1, **kwargs) -> dcc.Input:
+    return number_input(MapperRequest, cid, name, step, **kwargs)
 
 
 def _layer(cid: str, value: str | None, clearable: bool = False) -> dcc.Dropdown:

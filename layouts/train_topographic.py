@@ -12,11 +12,11 @@ from enum import StrEnum
 from dash import dcc, html
 
 from topomap_core.analyses.train_topographic import TrainTopographicRequest
-from topomap_core.params import bounds, defaults
+from topomap_core.params import defaults
 from topomap_core.regularizers import MODES
 from topomap_core.store import Store
 
-from .controls import field, model_options, run_block
+from .controls import field, model_options, number_input, run_block
 from .ids import JobIds
 
 
@@ -52,18 +52,8 @@ MODE_LABELS = {
 }
 
 
-def _number(cid: str, field: str, step: float | int | str, **kwargs) -> dcc.Input:
-    low, high = bounds(TrainTopographicRequest, field)
-    return dcc.Input(
-        id=cid,
-        type="number",
-        min=low,
-        max=high,
-        step=step,
-        value=DEFAULTS[field],
-        debounce=True,
-        **kwargs,
-    )
+def _number(cid: str, field: str, step: float | str = 1, **kwargs) -> dcc.Input:
+    return number_input(TrainTopographicRequest, cid, field, step, **kwargs)
 
 
 def build(store: Store | None = None) -> html.Div:

@@ -42,8 +42,9 @@ METRIC_LABELS: dict[str, str] = {
 }
 
 
-def _base_layout(fig: go.Figure, height: int, **extra: Any) -> go.Figure:
-    settings: dict[str, Any] = {
+def _layout_settings(height: int) -> dict[str, Any]:
+    """Every figure's size, margins, transparent background and font."""
+    return {
         "height": height,
         "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
         "paper_bgcolor": "rgba(0,0,0,0)",
@@ -51,7 +52,10 @@ def _base_layout(fig: go.Figure, height: int, **extra: Any) -> go.Figure:
         "font": {"family": FONT, "color": TEXT, "size": 12},
         "hoverlabel": {"font": {"family": FONT}},
     }
-    fig.update_layout(**{**settings, **extra})
+
+
+def _base_layout(fig: go.Figure, height: int, **extra: Any) -> go.Figure:
+    fig.update_layout(**{**_layout_settings(height), **extra})
     return fig
 
 
@@ -105,12 +109,7 @@ def blank_figure(message: str, height: int = 300) -> dict[str, Any]:
     return {
         "data": [],
         "layout": {
-            "height": height,
-            "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "plot_bgcolor": "rgba(0,0,0,0)",
-            "font": {"family": FONT, "color": TEXT, "size": 12},
-            "hoverlabel": {"font": {"family": FONT}},
+            **_layout_settings(height),
             "xaxis": {"visible": False},
             "yaxis": {"visible": False},
             "annotations": [
