@@ -168,9 +168,19 @@ def shared_secret(path: Path) -> str:
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter; call before TensorFlow is imported."""
+    """Silence TensorFlow's C++ start-up chatter and turn its oneDNN kernels off; call before
+    TensorFlow is imported.
+
+    oneDNN's backward pass of a strided 1x1 convolution with fewer than 16 input channels
+    writes past its workspace (uxlfoundation/oneDNN#6035): on a mini-Xception's residual
+    convolutions every gradient (feature visualisation, GradNAP, training) corrupted the heap
+    and glibc aborted the job ("corrupted double-linked list"). TensorFlow's own kernels
+    compute the same, as fast on the forward passes we time (docs/PERFORMANCE.md). Set
+    ``TF_ENABLE_ONEDNN_OPTS=1`` to use oneDNN anyway.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 # absl's native log lines ("I0000 00:00:17... port.cc:153] oneDNN custom operations are on")

@@ -34,6 +34,11 @@ class CheckpointError(TopomapError):
     """A checkpoint series cannot be used (bad archive, names or kinds; weights that misfit)."""
 
 
+class JobError(RuntimeError):
+    """A job process failed for a reason other than the user's input (it crashed, or hit a
+    bug); the message says what stopped it and where, in one line."""
+
+
 class Cancelled(Exception):  # noqa: N818 - reads better at call sites than CancelledError
     """Raised when a progress callback asked a long computation to stop."""
 

@@ -61,7 +61,8 @@ def maximise_activations(
     """
     import tensorflow as tf
 
-    from ..io.models import activation_model, input_shape
+    from ..io.activations import activation_model
+    from ..io.models import input_shape
 
     extractor = activation_model(model, layer, with_predictions=False)
     shape = tuple(input_shape(model))
@@ -94,7 +95,11 @@ def maximise_activations(
         x.assign(tf.tensor_scatter_nd_update(x, np.flatnonzero(silent)[:, None], fresh))
         start = objective().numpy()
     for step in range(1, steps + 1):
-        with tf.GradientTape() as tape:
+        # Only the input is watched: the model's own weights need no gradient (computing the
+        # filters' gradients is wasted work, and oneDNN's Conv2DBackpropFilter corrupts the
+        # heap on some networks, e.g. a mini-Xception's strided 1x1 convolutions).
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
             total = tf.reduce_sum(objective())
         grad = tape.gradient(total, x)
         norm = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=list(range(1, len(x.shape))),

@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..config import memory_limit_text
-from ..errors import Cancelled, TopomapError
+from ..config import job_memory_mb
+from ..errors import Cancelled, JobError, TopomapError
 from ..progress import ProgressCallback
 from ..store import Store
-from . import queue, spares
+from . import crashes, queue, spares
 from .base import Job
 from .results import cached_view
 from .spares import job_env
@@ -124,8 +124,10 @@ def compute_in_worker(
         The job's readable message for bad input.
     Cancelled
         ``progress`` asked to stop; the job process is gone.
-    RuntimeError
-        Any other failure (the process died, took longer than ``timeout``), in one line.
+    JobError
+        Any other failure, in one line that says what stopped it: the process crashed (its
+        signal, the library it was in, what it was computing, and the memory limit when its
+        memory use was near it), or an internal error.
     """
     from .registry import get_job
 
@@ -170,6 +172,8 @@ def _compute(job_name, request, data_dir: Path, light: bool, progress, timeout, 
 
         threading.Thread(target=watch, name="topomaps-job-cancel", daemon=True).start()
     outcome: dict[str, Any] | None = None
+    last_stage: str | None = None
+    memory: dict | None = None
     try:
         for line in process.send(payload):
             message = parse_line(line)
@@ -177,8 +181,11 @@ def _compute(job_name, request, data_dir: Path, light: bool, progress, timeout, 
                 continue
             if "progress" in message:
                 stage, done, total = message["progress"]
+                last_stage = str(stage)
                 if progress is not None and progress(str(stage), int(done), int(total)):
                     raise Cancelled(f"{stage} cancelled at {done}/{total}")
+            elif "memory" in message:
+                memory = message["memory"] if isinstance(message["memory"], dict) else None
             else:
                 outcome = message
         status = process.status()
@@ -189,12 +196,14 @@ def _compute(job_name, request, data_dir: Path, light: bool, progress, timeout, 
         if timer is not None:
             timer.cancel()
         process.close()
+    note = crashes.read_note(process.pid)
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled")
     if expired.is_set():
         raise TopomapError(f"the job took longer than {_time_limit_text(timeout)}")
     if outcome is None:
-        raise RuntimeError(f"the computation stopped unexpectedly ({status}){_hint(status)}")
+        layer = getattr(request, "layer", None)
+        raise JobError(crashes.explain(status, note, last_stage, layer, memory, job_memory_mb()))
     if outcome.get("ok"):
         return outcome
     text = str(outcome.get("error") or "unknown error")
@@ -202,7 +211,7 @@ def _compute(job_name, request, data_dir: Path, light: bool, progress, timeout, 
         raise Cancelled(text)
     if outcome.get("topomap"):
         raise TopomapError(text)
-    raise RuntimeError(text)
+    raise JobError(text)
 
 
 def _time_limit_text(timeout: float) -> str:
@@ -210,14 +219,6 @@ def _time_limit_text(timeout: float) -> str:
 
     setting = " (TOPOMAPS_JOB_TIMEOUT_S)" if round(timeout) == job_timeout_s() else ""
     return f"its time limit of {timeout:.0f} s{setting}"
-
-
-def _hint(status: str) -> str:
-    # A native allocation that fails under RLIMIT_AS aborts the process (std::bad_alloc)
-    # instead of raising MemoryError in Python.
-    if any(name in status for name in ("SIGABRT", "SIGSEGV", "SIGBUS", "SIGKILL")):
-        return f"; it may have run out of {memory_limit_text()}"
-    return ""
 
 
 @dataclass
@@ -294,5 +295,5 @@ def run(
             compute(job.name, request, Path(data_dir), progress)
         key, view = cached_view(job, request, store)
         if view is None:
-            raise RuntimeError("the result was computed but could not be stored")
+            raise JobError("the result was computed but the result cache could not store it")
         return Outcome(key, view, time.perf_counter() - t0)

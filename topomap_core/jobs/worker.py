@@ -14,10 +14,13 @@ threads, memory) reaches the next job.
 
 Protocol: one JSON object ``{"job": name, "data_dir": str, "request": {fields}}``; then lines
 starting with :data:`PREFIX` followed by JSON: ``{"progress": [stage, done, total]}`` while it
-computes, and exactly one ``{"ok": true, "key": ..., "pid": ..., "jobs_in_process": 1}`` or
-``{"error": str, "cancelled": bool, "topomap": bool}`` (``topomap``: a problem with the user's
-input). The request is validated here
-again, as it came from outside: only stored ids and demo names pass, never a path.
+computes, ``{"memory": {"vm_mb", "rss_mb"}}`` a few times a second while its memory use
+changes, and exactly one ``{"ok": true, "key": ..., "pid": ..., "jobs_in_process": 1}`` or
+``{"error": str, "cancelled": bool, "topomap": bool, "stage": str}`` (``topomap``: a problem
+with the user's input, or a limit; else an internal error, whose traceback the server log
+gets). The request is validated here again, as it came from outside: only stored ids and demo
+names pass, never a path. A process that dies without an outcome line has left a crash note
+(:mod:`topomap_core.jobs.crashes`) from which the caller says what stopped it.
 
 Every job process runs under an address-space limit (``RLIMIT_AS``,
 :func:`topomap_core.config.job_memory_mb`), set before anything is imported, so a hostile or
@@ -31,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import traceback
 from typing import Any, TextIO
 
@@ -57,10 +61,14 @@ def limit_memory() -> int:
     return limit_mb
 
 
+_EMIT = threading.Lock()  # the memory monitor writes from its own thread
+
+
 def emit(stream: TextIO, payload: dict[str, Any]) -> None:
     """Write one protocol line."""
-    stream.write(PREFIX + json.dumps(payload) + "\n")
-    stream.flush()
+    with _EMIT:
+        stream.write(PREFIX + json.dumps(payload) + "\n")
+        stream.flush()
 
 
 def parse_line(line: str) -> dict[str, Any] | None:
@@ -80,8 +88,15 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
     from ..errors import Cancelled, TopomapError, one_line
     from ..progress import Throttle
     from ..store import Store
+    from .crashes import MemoryMonitor, doing, enable_note, remove_note
+
+    enable_note()
+    MemoryMonitor(lambda payload: emit(out, payload)).start()
+    stages: list[str] = []
 
     def progress(stage: str, done: int, total: int) -> None:
+        if not stages or stages[-1] != stage:
+            stages[:] = [str(stage)]
         emit(out, {"progress": [str(stage), int(done), int(total)]})
 
     global _JOBS_RUN
@@ -96,6 +111,7 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
         request = job.validate(payload["request"])
         _, key = get_or_compute(job, request, Store(payload["data_dir"]), Throttle(progress))
         emit(out, {"ok": True, "key": key, "pid": os.getpid(), "jobs_in_process": _JOBS_RUN})
+        remove_note(os.getpid())
         return 0
     except Cancelled:
         emit(out, {"error": "Cancelled.", "cancelled": True})
@@ -103,10 +119,13 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
         emit(out, {"error": one_line(exc), "topomap": True})
     except Exception as exc:  # the page gets one line; the server log gets the traceback
         traceback.print_exc(file=sys.stderr)
+        stage = stages[-1] if stages else None
+        layer = payload.get("request", {}).get("layer") if isinstance(payload, dict) else None
         if _out_of_memory(exc):
             text = (
-                f"the job ran out of {config.memory_limit_text()}: try fewer examples per "
-                "group or a smaller layer, or raise the setting"
+                f"the job ran out of {config.memory_limit_text()} {doing(stage, layer)}: try "
+                "fewer examples per group, a smaller layer or a smaller TOPOMAPS_BATCH_MB, or "
+                "raise the setting"
             )
             emit(out, {"error": text, "topomap": True})
         elif isinstance(exc, ValueError):
@@ -114,7 +133,12 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
             # needs at least 3 neurons"): a problem with what was asked for, in one line.
             emit(out, {"error": one_line(exc), "topomap": True})
         else:
-            emit(out, {"error": f"{type(exc).__name__}: {one_line(exc)}"})
+            text = (
+                f"the job failed {doing(stage, layer)}: {type(exc).__name__}: {one_line(exc)} "
+                "(an internal error: the server log has the traceback)"
+            )
+            emit(out, {"error": text, "stage": stage})
+    remove_note(os.getpid())
     return 1
 
 
