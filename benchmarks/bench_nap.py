@@ -74,7 +74,8 @@ def run_one(mode: str, n: int, layer: str, batch_size: int) -> dict:
     from topomap_core.config import quiet_tensorflow
 
     quiet_tensorflow()
-    from topomap_core.analyses.topomap import MapParams, compute_nap
+    from topomap_core.analyses.naps import compute_nap
+    from topomap_core.analyses.topomap import MapParams
     from topomap_core.io.data import Dataset
 
     model = build_model()

@@ -34,7 +34,7 @@ config.quiet_tensorflow()
 
 
 def accuracy(model, x, y) -> float:
-    from topomap_core.io.models import predict
+    from topomap_core.io.activations import predict
 
     return float(np.mean(predict(model, x).argmax(axis=1) == y))
 

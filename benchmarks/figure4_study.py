@@ -49,7 +49,7 @@ def _done(path: Path) -> set[tuple[str, str, str, int]]:
 
 def run(out: Path, repeats: int, round_size: int) -> None:
     from topomap_core.analyses.evaluate import PAPER_METHODS, EvaluateRequest, evaluate_nap
-    from topomap_core.analyses.topomap import compute_nap
+    from topomap_core.analyses.naps import compute_nap
     from topomap_core.io.models import input_shape
     from topomap_core.io.sources import load_data, load_model
     from topomap_core.profiles.metrics import METRICS

@@ -282,6 +282,7 @@ class Param:
     cli_required: bool = False
     metavar: str | None = None
     missing: str | None = None
+    blank_default: bool = False
 
     def problem_text(self, problem: str) -> str:
         """``"seed -1 (must be ...)"``, or the constraint's own sentence (``"unknown ..."``)."""
@@ -301,14 +302,18 @@ def param(
     cli_required: bool = False,
     metavar: str | None = None,
     missing: str | None = None,
+    blank_default: bool = False,
 ) -> Any:
     """A dataclass field declared with its constraint (see the module docstring).
 
     ``optional=True`` also accepts None (an unset base model); ``cli_required=True`` makes the
     command line ask for it although the dashboard has a default (``--layer``); ``missing`` is
-    the message for an empty value (default ``"Enter the <label>"``).
+    the message for an empty value (default ``"Enter the <label>"``); ``blank_default=True``
+    takes an empty value (None, ``""``: a cleared field, a link without it) as the default.
     """
-    declaration = Param(constraint, label, help, optional, cli, cli_required, metavar, missing)
+    declaration = Param(
+        constraint, label, help, optional, cli, cli_required, metavar, missing, blank_default
+    )
     return dataclasses.field(default=default, metadata={"param": declaration})
 
 
@@ -356,6 +361,10 @@ def validate(cls: type, values: Mapping[str, Any], *, paths: bool = False) -> An
     clean: dict[str, Any] = {}
     for name, declaration in declared(cls).items():
         raw = values.get(name, _default(cls, name))
+        if declaration.blank_default and (
+            raw is None or (isinstance(raw, str) and not raw.strip())
+        ):
+            raw = _default(cls, name)
         if raw is dataclasses.MISSING or (
             (raw is None or raw == "") and not (declaration.optional and raw is None)
         ):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from topomap_core.analyses.topomap import MapParams, compute_nap
+from topomap_core.analyses.naps import compute_nap
+from topomap_core.analyses.topomap import MapParams
 from topomap_core.analyses.view import view_of
 from topomap_core.io.data import load_data
 from topomap_core.profiles.ordering import closest_group

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from topomap_core.errors import DataError
-from topomap_core.io import data
+from topomap_core.io import data, sources
 from topomap_core.io.data import Dataset, check_fits, load_data
 
 
@@ -186,11 +186,15 @@ def test_zip_class_folders_grey(tmp_path):
     )
     ds = load_data(path, input_shape=(3, 2, 1))
     assert ds.x.shape == (3, 3, 2, 1) and ds.x.dtype == np.float32
-    assert ds.label_names == ["cat", "dog"]
+    assert ds.label_names == ["cat", "dog"] and ds.source == "images"
     assert ds.y.tolist() == [0, 0, 1]
-    np.testing.assert_allclose(ds.x[2], 1.0)
+    # Decoded as 0-255 pixels; the preparation (auto: x/255 for image folders) scales them.
+    np.testing.assert_allclose(ds.x[2], 255.0)
     np.testing.assert_allclose(ds.x[0], 0.0)
     check_fits(ds, (3, 2, 1))
+    prepared = sources.load_data(path, (3, 2, 1))
+    np.testing.assert_allclose(prepared.x[2], 1.0)
+    assert prepared.prepared.preparation.preset == "unit"
 
 
 def test_zip_rgb_with_wrapper_folder(tmp_path):
@@ -204,9 +208,9 @@ def test_zip_rgb_with_wrapper_folder(tmp_path):
     )
     ds = load_data(path, input_shape=(4, 4, 3))
     assert ds.label_names == ["blue", "red"] and ds.x.shape == (3, 4, 4, 3)
-    np.testing.assert_allclose(ds.x[0, 0, 0], [0, 0, 1])
-    np.testing.assert_allclose(ds.x[1, 0, 0], [128 / 255] * 3)
-    np.testing.assert_allclose(ds.x[2, 0, 0], [1, 0, 0])
+    np.testing.assert_allclose(ds.x[0, 0, 0], [0, 0, 255])
+    np.testing.assert_allclose(ds.x[1, 0, 0], [128] * 3)
+    np.testing.assert_allclose(ds.x[2, 0, 0], [255, 0, 0])
 
 
 def test_zip_no_channel_axis(tmp_path):

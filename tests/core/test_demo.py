@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from topomap_core.errors import ModelLoadError
-from topomap_core.io import demo, models, sources
+from topomap_core.io import activations, demo, models, sources
 from topomap_core.io.data import digits_split
 
 
@@ -19,7 +19,7 @@ def digits_test():
 
 
 def _accuracy(model, x, y):
-    return float(np.mean(models.predict(model, x).argmax(axis=1) == y))
+    return float(np.mean(activations.predict(model, x).argmax(axis=1) == y))
 
 
 def test_demo_names():
@@ -63,7 +63,7 @@ def test_stored_file_and_fast_identical_reload(demo_dir, digits_mlp, digits_test
     again = sources.load_model("demo:digits-mlp")
     assert time.perf_counter() - start < 5.0
     x, _ = digits_test
-    np.testing.assert_array_equal(models.predict(again, x), models.predict(digits_mlp, x))
+    np.testing.assert_array_equal(activations.predict(again, x), activations.predict(digits_mlp, x))
 
 
 def test_training_is_deterministic(tmp_data_dir, digits_mlp):

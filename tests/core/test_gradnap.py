@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from topomap_core.analyses.topomap import MapParams, compute_nap, nap_key
+from topomap_core.analyses.naps import compute_nap
+from topomap_core.analyses.topomap import MapParams, nap_key
 from topomap_core.errors import DataError
 from topomap_core.io.data import Dataset
 

@@ -23,7 +23,7 @@ from topomap_core.errors import (
     TopomapError,
     one_line,
 )
-from topomap_core.io import models
+from topomap_core.io import activations, models
 
 layers = keras.layers
 RNG = np.random.default_rng(0)
@@ -48,7 +48,7 @@ def _np(t):
 def _collect(model, name, x, batch_size=256, progress=None):
     """Concatenate the batches of iter_activations; also return the batch starts."""
     starts, acts, preds = [], [], []
-    for start, a, p in models.iter_activations(model, name, x, batch_size, progress):
+    for start, a, p in activations.iter_activations(model, name, x, batch_size, progress):
         starts.append(start)
         acts.append(a)
         preds.append(p)
@@ -425,7 +425,7 @@ def test_get_layer_unknown_lists_valid(nested_model):
     with pytest.raises(LayerNotFoundError, match="backbone/conv2"):
         models.get_layer(nested_model, "backbone/nope")
     with pytest.raises(LayerNotFoundError, match="no layer 'flat/x'"):
-        models.activation_model(nested_model, "flat/x")
+        activations.activation_model(nested_model, "flat/x")
 
 
 def test_input_layer_and_multi_output_layer_not_mappable():
@@ -573,7 +573,7 @@ def test_batches_and_progress(conv2d_model):
 def test_cancel_activations(conv2d_model):
     x = _x((8, 8, 1), n=10)
     seen = []
-    gen = models.iter_activations(
+    gen = activations.iter_activations(
         conv2d_model, "conv", x, batch_size=3, progress=lambda s, d, t: d >= 2
     )
     with pytest.raises(Cancelled):
@@ -585,20 +585,20 @@ def test_cancel_activations(conv2d_model):
 def test_predict(conv2d_model):
     x = _x((8, 8, 1), n=7)
     calls = []
-    preds = models.predict(conv2d_model, x, batch_size=3, progress=lambda *a: calls.append(a))
+    preds = activations.predict(conv2d_model, x, batch_size=3, progress=lambda *a: calls.append(a))
     np.testing.assert_allclose(preds, _np(conv2d_model(x)), rtol=1e-5, atol=1e-6)
     assert calls == [("predictions", i, 3) for i in (1, 2, 3)]
     with pytest.raises(Cancelled):
-        models.predict(conv2d_model, x, batch_size=3, progress=lambda *a: True)
+        activations.predict(conv2d_model, x, batch_size=3, progress=lambda *a: True)
 
 
 def test_iter_activations_validates_eagerly(conv2d_model):
     with pytest.raises(LayerNotFoundError, match="no layer 'nope'"):
-        models.iter_activations(conv2d_model, "nope", _x((8, 8, 1)))  # no next() needed
+        activations.iter_activations(conv2d_model, "nope", _x((8, 8, 1)))  # no next() needed
     with pytest.raises(DataError, match=r"data examples have shape \(8, 8\) but the model"):
-        models.iter_activations(conv2d_model, "conv", np.zeros((3, 8, 8)))
+        activations.iter_activations(conv2d_model, "conv", np.zeros((3, 8, 8)))
     with pytest.raises(DataError, match="data examples have shape"):
-        models.predict(conv2d_model, np.zeros((3, 64)))
+        activations.predict(conv2d_model, np.zeros((3, 64)))
 
 
 def test_deeply_nested_config_refused(tmp_path):

@@ -75,7 +75,9 @@ def test_the_demo_cnn_separates_digits_more_in_deeper_layers(cnn_overview):
     assert scores["conv2"] > scores["conv1"]
     for row in rows:
         assert float(row["score_low"]) <= float(row["score"]) <= float(row["score_high"])
-        assert int(row["draws"]) == 20
+        # 20 asked for, 59 drawn: enough for a 5 % test after Holm's correction for 3 layers.
+        assert int(row["draws"]) == 59
+        assert float(row["p_holm"]) >= float(row["p_value"])
 
 
 def test_the_overview_writes_one_group_order_and_a_png(cnn_overview):

@@ -18,6 +18,8 @@ HEX = "ab" * 32
 def test_defaults_are_the_dashboards_plain_load():
     assert params.defaults(ViewRequest) == {
         "data": "demo:digits",
+        "preprocess": "auto",
+        "resize": "none",
         "layer": "dense",
         "groups": "label",
         "random_groups": 0,
@@ -119,7 +121,7 @@ def test_map_params_are_declared_once_and_shared():
     from topomap_core.analyses.training_maps import TrainingRequest
 
     shared = [f.name for f in dataclasses.fields(MapParams)]
-    assert len(shared) == 12  # with nap, nap_class (GradNAP, issue 13), layout_input
+    assert len(shared) == 14  # nap, nap_class (GradNAP), layout_input, preprocess, resize
     for cls in (ViewRequest, TrainingRequest, CompareRequest):
         assert issubclass(cls, MapParams)
         assert [name for name in params.declared(cls) if name in shared] == shared

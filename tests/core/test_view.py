@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from topomap_core import compute_layout
-from topomap_core.analyses.topomap import MapParams, compute_nap
+from topomap_core.analyses.naps import compute_nap
+from topomap_core.analyses.topomap import MapParams
 from topomap_core.analyses.view import ViewRequest, run_map, view_of
 from topomap_core.io.data import load_data
 
@@ -63,7 +64,7 @@ def test_every_step_says_when_it_starts(demo_dir):
 
 
 def test_activations_by_index_without_predictions(digits_mlp):
-    from topomap_core.io.models import iter_activations
+    from topomap_core.io.activations import iter_activations
 
     x = load_data("demo:digits").x
     idx = np.array([5, 3, 400, 7, 9, 11, 2])

@@ -22,8 +22,9 @@ import numpy as np
 from ..jobs.base import Job, register
 from ..params import Interval, param
 from ..profiles.separation import Separation, describe, random_group_values, separation
+from .naps import LazyInputs, nap_and_pool
 from .overview import draws_param
-from .topomap import LazyInputs, MapParams, draw, model_ref, nap_and_pool, place
+from .topomap import MapParams, draw, model_ref, place
 
 __all__ = ["BiasJob", "BiasRequest", "BiasResult", "draws_csv", "write_bias_outputs"]
 

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import LayerNotFoundError, TopomapError
 from ..jobs.base import Job, digest, register
 from ..params import Name, param
-from .topomap import MapParams, aligned_values, compute_nap, draw, model_ref, nap_key, place
+from .naps import compute_nap
+from .topomap import MapParams, aligned_values, draw, model_ref, nap_key, place
 from .view import layout_csv
 
 __all__ = ["CompareJob", "CompareRequest", "CompareResult", "shared_profile"]
@@ -151,7 +152,7 @@ class CompareJob(Job):
 
     def compute(self, request, sources, cache, progress):
         from ..io.data import check_fits
-        from ..io.models import input_shape
+        from ..io.models import input_spec
 
         layer_b = request.layer_b or request.layer
         sides = (("model_a", request.layer), ("model_b", layer_b))
@@ -176,8 +177,8 @@ class CompareJob(Job):
             if naps[i] is not None:
                 continue
             if dataset is None:
-                dataset = sources.load_data(input_shape(model))
-            check_fits(dataset, input_shape(model))
+                dataset = sources.load_data(input_spec(model))
+            check_fits(dataset, input_spec(model))
             naps[i] = compute_nap(
                 model, dataset, layer, request, progress=progress, timings=timings
             )

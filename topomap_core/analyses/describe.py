@@ -16,28 +16,86 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..jobs.base import Job, memo, register
+import numpy as np
+
+from ..jobs.base import Job, register
 from ..params import Reference, param
-from .topomap import MapParams, model_ref
+from .topomap import MapParams, model_ref, preprocess_param, resize_param
 
 __all__ = [
+    "MIN_DEFAULT_NEURONS",
     "CheckDataJob",
     "DescribeJob",
     "DescribeRequest",
     "DescribeSeriesJob",
     "DescribeSeriesRequest",
     "InspectCheckpointsJob",
+    "default_layer",
 ]
 
 
 def describe_model(model) -> dict[str, Any]:
-    """``{"layers": [LayerInfo.to_dict(), ...], "input_shape": [int or None, ...]}``."""
-    from ..io.models import input_shape, list_layers
+    """``{"layers": [LayerInfo.to_dict(), ...], "input_shape": [int or None, ...], "input":
+    InputSpec.to_dict(), "output_shape": [...], "converted": [str, ...]}``: ``converted``
+    names the Keras 2 rewrites the file needed (:func:`topomap_core.io.models.conversions`)."""
+    from ..io.activations import output_shape
+    from ..io.models import conversions, input_spec, list_layers
 
+    spec = input_spec(model)
     return {
         "layers": [info.to_dict() for info in list_layers(model)],
-        "input_shape": [None if s is None else int(s) for s in input_shape(model)],
+        "input_shape": spec.to_dict()["shape"],
+        "input": spec.to_dict(),
+        "output_shape": [None if s is None else int(s) for s in output_shape(model)],
+        "converted": conversions(model),
     }
+
+
+#: The default layer has at least this many neurons where the model has such a layer: a map of
+#: a handful of neurons is a polygon of dots.
+MIN_DEFAULT_NEURONS = 16
+
+
+def default_layer(layers: list[dict[str, Any]]) -> tuple[str | None, str]:
+    """The layer a new model's maps start with, and why (the hint under the model).
+
+    The Dense or convolution layer nearest the output (the deepest hidden representation, not
+    the output itself) with at least :data:`MIN_DEFAULT_NEURONS` neurons; when the model has
+    none, the nearest one with at least 3 (the fewest a map can have); else any layer of 3.
+
+    Parameters
+    ----------
+    layers : list of dict
+        :meth:`~topomap_core.io.models.LayerInfo.to_dict` of each layer, in model order.
+
+    Returns
+    -------
+    name : str or None
+        None for a model without layers.
+    why : str
+        ``"the Dense/Conv layer nearest the output with at least 16 neurons"``.
+    """
+    if not layers:
+        return None, ""
+    hidden = layers[:-1] or layers
+    dense_conv = [
+        layer for layer in hidden if "Dense" in layer["class"] or "Conv" in layer["class"]
+    ]
+    for least, pool in (
+        (MIN_DEFAULT_NEURONS, dense_conv),
+        (3, dense_conv),
+        (3, [layer for layer in hidden if layer["neurons"] >= 3]),
+        (3, [layer for layer in layers if layer["neurons"] >= 3]),
+    ):
+        usable = [layer for layer in pool if layer["neurons"] >= least]
+        if usable:
+            chosen = usable[-1]
+            kind = "Dense/Conv layer" if pool is dense_conv else "layer"
+            why = f"the {kind} nearest the output with at least {least} neurons"
+            if least < MIN_DEFAULT_NEURONS:
+                why += f" (none has {MIN_DEFAULT_NEURONS})"
+            return chosen["name"], why
+    return layers[0]["name"], "no layer has the 3 neurons a map needs"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +112,7 @@ class DescribeJob(Job):
     name = "describe"
     request_type = DescribeRequest
     inputs = {"model": "model"}
-    version = "2"
+    version = "3"
     remember_errors_s = 300
     light = True
 
@@ -85,7 +143,7 @@ class DescribeSeriesJob(Job):
     name = "describe-series"
     request_type = DescribeSeriesRequest
     inputs = {"checkpoints": "checkpoints", "base_model": "model"}
-    version = "2"
+    version = "3"
     remember_errors_s = 300
     light = True
 
@@ -144,6 +202,8 @@ class CheckDataRequest:
     model: str = model_ref(default="demo:digits-mlp")
     data: str = MapParams.__dataclass_fields__["data"]
     groups: str = MapParams.__dataclass_fields__["groups"]
+    preprocess: str = preprocess_param()
+    resize: str = resize_param()
 
 
 @register
@@ -158,30 +218,42 @@ class CheckDataJob(Job):
     name = "check-data"
     request_type = CheckDataRequest
     inputs = {"model": "model", "data": "data"}
+    version = "2"
     light = True
 
     def compute(self, request, sources, cache, progress):
         from ..errors import DataError
+        from ..io.activations import batch_size_for, output_shape
         from ..io.data import check_fits
-        from ..io.models import input_shape
+        from ..io.models import input_spec
+        from .naps import input_check
 
-        shape, _ = memo(
-            cache,
-            {"input_shape": sources.id("model")},
-            lambda: [None if s is None else int(s) for s in input_shape(sources.load_model())],
-        )
-        shape = tuple(shape)
+        model = sources.load_model()
+        spec = input_spec(model)
         try:
-            dataset = sources.load_data(shape)
-            check_fits(dataset, shape)
+            dataset = sources.load_data(spec)
+            check_fits(dataset, spec)
         except DataError as exc:
             return {"text": str(exc), "ok": False}
-        return data_report(dataset, shape, request.groups)
+        report = data_report(dataset, spec.shape, request.groups, output_shape(model))
+        if report["ok"]:
+            rows = np.arange(min(dataset.n_examples, batch_size_for(model, [], True)))
+            check = input_check(model, dataset, rows)
+            report["check"] = check
+            report["warnings"] = check["warnings"]
+            report["text"] += " " + " ".join(check["notes"])
+        return report
 
 
-def data_report(dataset, shape: tuple, groups: str) -> dict[str, Any]:
+def data_report(
+    dataset, shape: tuple, groups: str, output_shape: tuple | None = None
+) -> dict[str, Any]:
     """``{"text": "540 examples, 10 classes; fits the model's input 8×8×1.", "ok": True}``,
-    or what keeps ``groups`` from working (``ok`` False)."""
+    or what keeps ``groups`` from working (``ok`` False): no labels, no column, one label, or
+    ``label+correctness`` of a model whose output (``output_shape``) is not a class vector."""
+    from ..errors import TopomapError
+    from ..io.input_check import require_class_vector
+
     parts = [f"{dataset.n_examples} examples"]
     classes = None
     if dataset.y is not None:
@@ -192,6 +264,11 @@ def data_report(dataset, shape: tuple, groups: str) -> dict[str, Any]:
     if groups in ("label", "label+correctness") and dataset.y is None:
         text += f" But it has no labels (y), so grouping {groups!r} cannot work."
         return {"text": text, "ok": False}
+    if groups == "label+correctness" and output_shape is not None:
+        try:
+            require_class_vector(output_shape, groups)
+        except TopomapError as exc:
+            return {"text": f"{text} But {exc}.", "ok": False}
     if groups == "column" and dataset.groups is None:
         return {"text": text + " But it has no 'groups' column, so grouping 'column' cannot "
                 "work.", "ok": False}  # fmt: skip

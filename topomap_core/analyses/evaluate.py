@@ -26,7 +26,8 @@ from ..placement import available_methods, compute_layout, get_method
 from ..profiles.metrics import HIGHER_IS_BETTER, METRICS, quality_metrics
 from ..profiles.nap import NAP
 from ..progress import ProgressCallback
-from .topomap import MAX_SEED, MapParams, compute_nap, draw, layout_profile, model_ref, nap_key
+from .naps import compute_nap
+from .topomap import MAX_SEED, MapParams, draw, layout_profile, model_ref, nap_key
 
 __all__ = [
     "EvaluateJob",
@@ -279,10 +280,10 @@ class EvaluateJob(Job):
         timings: dict[str, float] = {}
 
         def nap() -> NAP:
-            from ..io.models import input_shape
+            from ..io.models import input_spec
 
             model = sources.load_model()
-            dataset = sources.load_data(input_shape(model))
+            dataset = sources.load_data(input_spec(model))
             return compute_nap(
                 model, dataset, request.layer, request, progress=progress, timings=timings
             )

@@ -31,7 +31,7 @@ from ..shape.mapper import (
     mean_purity,
     node_link,
 )
-from .topomap import MAX_SEED, model_ref
+from .topomap import MAX_SEED, model_ref, preprocess_param, resize_param
 
 __all__ = [
     "MAX_EXAMPLES",
@@ -94,6 +94,8 @@ class MapperRequest:
         help="data: an .npz, a .zip of class-named image folders, or demo:digits",
         cli_required=True,
     )
+    preprocess: str = preprocess_param()
+    resize: str = resize_param()
     layer: str = param(Name(), "conv2", label="layer", missing="Choose a layer", cli_required=True)
     compare_layer: str | None = param(Name(), None, label="second layer", optional=True, cli=False)
     lens: str = param(
@@ -152,6 +154,8 @@ class MapperResult:
         output is not a classification.
     thumbs : ndarray of uint8 or None
         Small pictures of ``examples`` (image data only), shape (n, h, w) or (n, h, w, 3).
+    input_check : dict or None
+        What the model did with the first batch (:func:`~.naps.input_check`).
     """
 
     request: MapperRequest
@@ -163,6 +167,11 @@ class MapperResult:
     predicted: np.ndarray | None
     thumbs: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
+    input_check: dict | None = None
+
+    def warnings(self) -> list[str]:
+        """The input check's warnings (wrongly prepared input, labels that do not match)."""
+        return list((self.input_check or {}).get("warnings", []))
 
     def label_name(self, value: int) -> str:
         names = self.label_names
@@ -198,6 +207,7 @@ class MapperResult:
             **graph.topology(),
             # None, not NaN, without labels or nodes: graph.json stays strict JSON
             "purity": {k: None if v != v else v for k, v in self.purity(graph).items()},
+            "input_check": self.input_check,
         }
 
 
@@ -260,7 +270,8 @@ def layer_graph(
     model, dataset, layer: str, request: MapperRequest, examples: np.ndarray, progress=None
 ) -> dict:
     """``{"graph": MapperGraph, "predicted": ndarray or None}`` of one layer."""
-    from ..io.models import get_layer, iter_activations
+    from ..io.activations import iter_activations
+    from ..io.models import get_layer
     from ..profiles.groups import predicted_labels
 
     get_layer(model, layer)  # an unknown layer fails before any work
@@ -297,21 +308,25 @@ class MapperJob(Job):
     name = "mapper"
     request_type = MapperRequest
     inputs = {"model": "model", "data": "data"}
-    version = "1"
+    version = "2"
     command = "mapper"
     summary = "Mapper graph of a layer's activations (TopoAct)"
 
     def compute(self, request, sources, cache, progress):
-        from ..io.models import input_shape
+        from ..io.models import input_spec
 
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
         model = sources.load_model()
-        dataset = sources.load_data(input_shape(model))
+        dataset = sources.load_data(input_spec(model))
         timings["load"] = time.perf_counter() - t_start
         if dataset.n_examples < 2:
             raise TopomapError(f"the data has {dataset.n_examples} example; Mapper needs 2+")
         examples = _sample(dataset.n_examples, request.max_examples, request.seed)
+        from ..io.activations import batch_size_for
+        from .naps import input_check
+
+        check = input_check(model, dataset, examples[: batch_size_for(model, [], True)])
         graphs, predicted = [], None
         for layer in request.layers():
             t0 = time.perf_counter()
@@ -337,6 +352,7 @@ class MapperJob(Job):
             predicted=predicted,
             thumbs=thumbnails(dataset.x[examples]),
             timings=timings,
+            input_check=check,
         )
 
     def add_arguments(self, parser):
@@ -358,6 +374,7 @@ class MapperJob(Job):
             f"components, {top['n_cycles']} cycles; mean node purity {purity:.3f}; eps "
             f"{graph.eps:.4g}, {graph.n_noise}/{graph.n_examples} examples noise; "
             f"{result.timings['total']:.1f} s"
+            + "".join(f"\nwarning: {text}" for text in result.warnings())
         )
 
 

@@ -1,5 +1,6 @@
-"""Notes a map view shows above its maps: a layer that barely responds, small or dropped
-groups, dead neurons (issue 12, items 23, 25 and 29)."""
+"""Notes a map view shows above its maps: input that looks wrongly prepared, groups no more
+different than random ones, a layer that barely responds, small or dropped groups, dead
+neurons (issue 12, items 23, 25 and 29; issue 19)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ __all__ = ["FLAT_RELATIVE", "map_notes"]
 FLAT_RELATIVE = 1e-5
 
 
-def map_notes(nap: NAP, layer: str, min_size: int | None = None) -> list[tuple[str, str]]:
-    """What a reader of the maps must know: flat maps, small, empty and random groups, dead
-    neurons.
+def map_notes(
+    nap: NAP, layer: str, min_size: int | None = None, separation=None
+) -> list[tuple[str, str]]:
+    """What a reader of the maps must know: the input check's warnings, groups that separate
+    no more than chance, flat maps, small, empty and random groups, dead neurons.
 
     Parameters
     ----------
@@ -27,14 +30,31 @@ def map_notes(nap: NAP, layer: str, min_size: int | None = None) -> list[tuple[s
         Named in the messages.
     min_size : int, optional
         Groups below it are warned about (default :func:`~..profiles.groups.min_group_size`).
+    separation : topomap_core.profiles.separation.Separation, optional
+        The groups' separation against random groups of the same sizes: at chance level, the
+        maps' differences are called what they may be, noise.
 
     Returns
     -------
     list of (level, text)
         ``level`` is ``"warning"`` (the maps may mislead) or ``"note"``.
     """
+    from ..io.input_check import messages_of
+    from ..profiles.separation import describe
+
     min_size = min_group_size() if min_size is None else min_size
     notes: list[tuple[str, str]] = []
+    check = messages_of(nap.input_check)
+    notes += [note for note in check if note[0] == "warning"]
+    if separation is not None and separation.p_value > 0.05:
+        notes.append(
+            (
+                "warning",
+                describe(separation, f"in layer {layer}")
+                + " Their maps' differences may be noise: compare them with random groups "
+                "(Random groups, or the Bias tab).",
+            )
+        )
     spread = float(np.max(np.abs(nap.values))) if nap.values.size else 0.0
     scale = nap.activation_scale
     flat = spread == 0 or (spread < FLAT_RELATIVE * scale if np.isfinite(scale) else spread < 1e-9)
@@ -74,4 +94,5 @@ def map_notes(nap: NAP, layer: str, min_size: int | None = None) -> list[tuple[s
                 "spread around one spot and marked × in the scatter.",
             )
         )
+    notes += [note for note in check if note[0] != "warning"]
     return notes

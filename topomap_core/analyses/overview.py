@@ -22,21 +22,13 @@ import numpy as np
 
 from ..errors import LayerNotFoundError, TopomapError
 from ..jobs.base import Job, memo, register
-from ..params import Interval, Name, NameList, param
+from ..params import Interval, Name, NameList, Options, param
 from ..placement import MIN_NEURONS
 from ..profiles.ordering import order_groups
-from ..profiles.separation import DEFAULT_DRAWS, Separation, separation
+from ..profiles.separation import DEFAULT_DRAWS, Separation, draws_for, holm, separation
 from ..progress import report
-from .topomap import (
-    LazyInputs,
-    MapParams,
-    aligned_values,
-    draw,
-    model_ref,
-    nap_and_pool,
-    nap_key,
-    place,
-)
+from .naps import LazyInputs, naps_and_pools
+from .topomap import MapParams, aligned_values, draw, model_ref, nap_key, place
 
 __all__ = [
     "LayerOverview",
@@ -54,6 +46,9 @@ OVERVIEW_RESOLUTION = 64
 
 #: Most random draws of a separation.
 MAX_DRAWS = 1000
+
+#: Colour scales of the overview's rows: one per layer, or one for all.
+SCALES = ("layer", "shared")
 
 #: Bump when cached layouts of a layer (:func:`layout_key`) are stale.
 LAYOUT_VERSION = "1"
@@ -80,7 +75,11 @@ class OverviewRequest(MapParams):
         The layers to show, in any order (shown in the model's order); None: every Dense and
         Conv layer with at least 3 neurons.
     draws : int
-        Random groupings per layer for the separation's baseline.
+        Random groupings per layer for the separation's baseline: at least this many, and
+        at least :func:`~..profiles.separation.draws_for` the number of layers (so that a
+        layer can pass a 5 % test after Holm's correction).
+    scale : {"layer", "shared"}
+        Each layer's maps on its own colour limit, or all on the largest.
     """
 
     model: str = model_ref(default="demo:digits-mlp", cli_required=True)
@@ -95,6 +94,14 @@ class OverviewRequest(MapParams):
         metavar="L1,L2",
     )
     draws: int = draws_param()
+    scale: str = param(
+        Options(SCALES, "colour scale"),
+        "layer",
+        label="colour scale",
+        help="layer: each layer's maps on its own colour scale (activations differ in size "
+        "from layer to layer); shared: all layers on one scale",
+        blank_default=True,
+    )
 
 
 @dataclass
@@ -130,18 +137,49 @@ class OverviewResult:
     group_sizes: list[int]
     layers: list[LayerOverview]
     timings: dict = field(default_factory=dict)
+    input_check: dict | None = None
+
+    def p_holm(self) -> np.ndarray:
+        """Each layer's p-value adjusted for testing every layer shown (Holm)."""
+        return holm([layer.separation.p_value for layer in self.layers])
 
     def curve(self) -> list[dict]:
-        """One row per layer, in depth order: the separation and its spread."""
+        """One row per layer, in depth order: the separation, its spread, its p-value and the
+        p-value adjusted for the number of layers (``p_holm``)."""
+        adjusted = self.p_holm() if self.layers else []
         return [
             {
                 "layer": layer.name,
                 "class": layer.class_name,
                 "neurons": layer.n_neurons,
                 **layer.separation.to_dict(),
+                "p_holm": round(float(p), 6),
             }
-            for layer in self.layers
+            for layer, p in zip(self.layers, adjusted, strict=True)
         ]
+
+    def notes(self) -> list[tuple[str, str]]:
+        """``(level, text)``: the input check's, and how many layers separate the groups more
+        than chance once the number of layers tested is accounted for."""
+        from ..io.input_check import messages_of
+
+        notes = messages_of(self.input_check)
+        if self.layers:
+            adjusted = self.p_holm()
+            raw = sum(layer.separation.p_value <= 0.05 for layer in self.layers)
+            kept = int(np.sum(adjusted <= 0.05))
+            m = len(self.layers)
+            draws = len(self.layers[0].separation.random)
+            notes.append(
+                (
+                    "note",
+                    f"{kept} of {m} layer{'s' if m != 1 else ''} separate the groups more than "
+                    f"chance (p ≤ 0.05 after Holm's correction for {m} layers; {raw} before "
+                    f"it, {0.05 * m:.1f} expected by chance alone; {draws} random groupings "
+                    "per layer).",
+                )
+            )
+        return notes
 
     def summary(self) -> dict:
         req = self.request
@@ -158,8 +196,11 @@ class OverviewResult:
             "draws": req.draws,
             "groups": self.group_names,
             "group_sizes": self.group_sizes,
+            "colour_scale": req.scale,
             "colour_limits": {layer.name: layer.vmax for layer in self.layers},
             "separation": self.curve(),
+            "input_check": self.input_check,
+            "notes": [text for _, text in self.notes()],
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -248,7 +289,7 @@ class OverviewJob(Job):
     name = "overview"
     request_type = OverviewRequest
     inputs = {"model": "model", "data": "data"}
-    version = "1"
+    version = "2"
     command = "overview"
     summary = "every Dense/Conv layer's maps and the groups' separation along depth"
 
@@ -262,11 +303,16 @@ class OverviewJob(Job):
         t_start = time.perf_counter()
         inputs = LazyInputs(sources, timings)
         chosen = chosen_layers(request, _layer_list(inputs, cache))
+        names_ = [info["name"] for info in chosen]
+        # Every layer missing from the cache comes from one forward pass.
+        t0 = time.perf_counter()
+        found = naps_and_pools(inputs, cache, names_, request, progress=progress)
+        timings["naps"] = time.perf_counter() - t0
         naps, pools, layouts = [], [], []
         for i, info in enumerate(chosen):
-            report(progress, "layers", i, len(chosen))
+            report(progress, "layouts", i, len(chosen))
             name = info["name"]
-            nap, pool = nap_and_pool(inputs, cache, name, request, progress=progress)
+            nap, pool = found[name]
             nap_parts = nap_key(sources.id("model"), sources.id("data"), name, request)
             parts = layout_key(nap_parts, request)
             t0 = time.perf_counter()
@@ -287,12 +333,21 @@ class OverviewJob(Job):
             naps.append(nap)
             pools.append(pool)
             layouts.append(layout)
-        report(progress, "layers", len(chosen), len(chosen))
+        report(progress, "layouts", len(chosen), len(chosen))
         t0 = time.perf_counter()
         names = shared_order(naps, naps[0].group_names, request.metric)
+        drawn = [
+            draw(layout, aligned_values(nap, names), OVERVIEW_RESOLUTION)
+            for nap, layout in zip(naps, layouts, strict=True)
+        ]
+        shared = max(vmax for _, vmax in drawn) if request.scale == "shared" else None
+        # Enough draws that a layer can pass a 5 % test after Holm's correction for all the
+        # layers shown (a permutation p-value is at least 1 / (draws + 1)).
+        draws = max(request.draws, draws_for(len(chosen)))
         rows = []
-        for info, nap, pool, layout in zip(chosen, naps, pools, layouts, strict=True):
-            maps, vmax = draw(layout, aligned_values(nap, names), OVERVIEW_RESOLUTION)
+        for info, nap, pool, layout, (maps, vmax) in zip(
+            chosen, naps, pools, layouts, drawn, strict=True
+        ):
             rows.append(
                 LayerOverview(
                     name=info["name"],
@@ -300,14 +355,16 @@ class OverviewJob(Job):
                     n_neurons=int(nap.n_neurons),
                     layout=layout,
                     maps=maps,
-                    vmax=vmax,
-                    separation=separation(pool, request.draws, request.seed),
+                    vmax=vmax if shared is None else shared,
+                    separation=separation(pool, draws, request.seed),
                 )
             )
         timings["maps"] = time.perf_counter() - t0
         sizes = dict(zip(naps[0].group_names, naps[0].group_sizes, strict=True))
         timings["total"] = time.perf_counter() - t_start
-        return OverviewResult(request, names, [sizes[n] for n in names], rows, timings)
+        return OverviewResult(
+            request, names, [sizes[n] for n in names], rows, timings, naps[0].input_check
+        )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -321,6 +378,7 @@ class OverviewJob(Job):
         return (
             f"{len(result.layers)} layers, {len(result.group_names)} groups; separation "
             f"against chance: {curve}; {result.timings['total']:.1f} s"
+            + "".join(f"\n{level}: {text}" for level, text in result.notes())
         )
 
 
@@ -331,7 +389,7 @@ class OverviewJob(Job):
 #: Columns of the separation curve's CSV.
 CURVE_COLUMNS = (
     "layer", "class", "neurons", "score", "score_low", "score_high", "distance",
-    "random_distance", "p_value", "draws",
+    "random_distance", "p_value", "p_holm", "draws",
 )  # fmt: skip
 
 

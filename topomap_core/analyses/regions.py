@@ -26,7 +26,8 @@ from ..jobs.base import Job, memo, register
 from ..params import Interval, Name, param
 from ..profiles.nap import NAP
 from ..profiles.regions import DEFAULT_THRESHOLD, find_regions
-from .topomap import MapParams, compute_nap, draw, model_ref, nap_key, place
+from .naps import compute_nap
+from .topomap import MapParams, draw, model_ref, nap_key, place
 
 __all__ = [
     "MAX_EXAMPLES",
@@ -193,7 +194,7 @@ def region_optimised_input(
 
 
 def _mean_activations(model, layer: str, x: np.ndarray, progress) -> np.ndarray:
-    from ..io.models import iter_activations
+    from ..io.activations import iter_activations
 
     parts = []
     for _, acts, _ in iter_activations(model, layer, x, progress=progress, with_predictions=False):
@@ -214,11 +215,11 @@ class RegionsJob(Job):
     summary = "regions of one group's map, their neurons and top examples"
 
     def compute(self, request, sources, cache, progress):
-        from ..io.models import input_shape
+        from ..io.models import input_spec
 
         t0 = time.perf_counter()
         model = sources.load_model()
-        dataset = sources.load_data(input_shape(model))
+        dataset = sources.load_data(input_spec(model))
 
         def nap() -> NAP:
             return compute_nap(model, dataset, request.layer, request, progress=progress)

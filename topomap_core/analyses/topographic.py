@@ -22,7 +22,8 @@ from ..jobs.base import Job, memo, register
 from ..params import Interval, Name, param
 from ..profiles.grid_maps import on_grid, responsive_region, smooth
 from ..profiles.interpolate import colour_limit
-from .topomap import MapParams, compute_nap, model_ref, nap_key
+from .naps import compute_nap
+from .topomap import MapParams, model_ref, nap_key
 
 __all__ = ["TopographicJob", "TopographicRequest", "TopographicResult"]
 
@@ -162,9 +163,9 @@ class TopographicJob(Job):
             )
 
         def nap():
-            from ..io.models import input_shape
+            from ..io.models import input_spec
 
-            dataset = sources.load_data(input_shape(model))
+            dataset = sources.load_data(input_spec(model))
             return compute_nap(model, dataset, request.layer, request, progress=progress)
 
         key = nap_key(sources.id("model"), sources.id("data"), request.layer, request)

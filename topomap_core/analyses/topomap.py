@@ -1,9 +1,9 @@
 """What every analysis shares: the map parameters, the NAP of a model, and the maps step.
 
-``MapParams`` declares once the twelve parameters every map analysis takes (data, layer, the
-grouping and the layout). :func:`compute_nap` groups the examples and streams the layer's
-activations into a NAP (paper 3.1); :func:`nap_key` names that NAP in the cache, so a map view,
-a comparison and anything else that needs the same NAP share one entry. :func:`place` is the
+``MapParams`` declares once the fourteen parameters every map analysis takes (data and its
+preparation, layer, the grouping and the layout). :func:`nap_key` names a layer's NAP in the
+cache (:mod:`.naps` computes it, paper 3.1), so a map view, a comparison and anything else that
+needs the same NAP share one entry. :func:`place` is the
 layout -> dendrogram order step and :func:`draw` the colour limit -> interpolation step (paper
 3.2-3.3): each analysis prepares a profile (one model's, the last training state's, two
 models' stacked) and hands it over, as openTSNE's optimiser takes prepared affinities.
@@ -12,7 +12,6 @@ models' stacked) and hands it over, as openTSNE's optimiser takes prepared affin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,37 +19,32 @@ import numpy as np
 from ..distances import METRICS
 from ..errors import TopomapError
 from ..io.demo import demo_names
-from ..jobs.base import Cache, digest
+from ..io.prepare import RESIZE_MODES, Preprocess
 from ..params import Interval, Name, Options, Reference, param
 from ..placement import available_methods, compute_layout, seed_note
-from ..profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES, make_groups
+from ..profiles.groups import DEFAULT_PER_GROUP, GROUP_MODES
 from ..profiles.interpolate import DEFAULT_RESOLUTION, colour_limit, interpolate_maps
-from ..profiles.nap import GRADIENT_CLASSES, NAP, NAP_KINDS, PROFILES, NapAccumulator
+from ..profiles.nap import GRADIENT_CLASSES, NAP, NAP_KINDS, PROFILES
 from ..profiles.ordering import GroupOrder, order_groups
-from ..profiles.separation import ExamplePool, PoolCollector
 from ..progress import ProgressCallback, report
 
 __all__ = [
-    "LazyInputs",
     "GRID_METHOD",
     "LAYOUT_INPUTS",
     "MapParams",
     "NAP_VERSION",
-    "compute_nap",
     "draw",
     "grid_layout_of",
     "map_methods",
     "model_ref",
-    "nap_and_pool",
     "nap_key",
     "place",
-    "pool_key",
+    "preprocess_param",
+    "resize_param",
 ]
 
 #: Bump when a change makes cached NAPs stale.
-NAP_VERSION = "3"  # 3: random groups as large as the real ones
-#: Bump when a change makes cached example pools (:func:`pool_key`) stale.
-POOL_VERSION = "1"
+NAP_VERSION = "4"  # 4: the data's preparation and the input check; 3: random groups as large
 
 #: Largest accepted values (requests are untrusted input; the UI bounds nothing).
 MAX_RANDOM_GROUPS = 100
@@ -112,6 +106,34 @@ def _grouping_text(text: str) -> str:
     return text.replace(" ", "+")
 
 
+def preprocess_param():
+    """The declared ``preprocess`` field (:mod:`topomap_core.io.prepare`): one declaration for
+    every request that feeds data to a model."""
+    return param(
+        Preprocess(),
+        "auto",
+        label="preprocess",
+        help="how the data are prepared for the model: auto (arrays as given; image folders "
+        "x/255, or raw 0-255 when the model starts with a Rescaling layer), none, unit "
+        "(x/255), symmetric (x/127.5 - 1), tf, caffe, torch (ImageNet), or scale:offset "
+        "(x * scale + offset, e.g. 1/255:0)",
+        metavar="P",
+        blank_default=True,
+    )
+
+
+def resize_param():
+    """The declared ``resize`` field: whether array images are brought to the model's input."""
+    return param(
+        Options(RESIZE_MODES, "resize"),
+        "none",
+        label="resize",
+        help="bilinear: resize array images to the model's input size and channels (none: "
+        "a misfit is refused)",
+        blank_default=True,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class MapParams:
     """The data, layer, grouping and layout of a map (shared by every map analysis).
@@ -120,6 +142,10 @@ class MapParams:
     ----------
     data : str
         ``demo:digits``, an uploaded data file's id, or (command line) a file.
+    preprocess : str
+        The data's preparation for the model (:class:`~..io.prepare.Preprocess`).
+    resize : {"none", "bilinear"}
+        Whether array images are resized to the model's input.
     layer : str
         Layer name, nested as ``"backbone/conv2"``.
     groups : {"label", "label+correctness", "column"}
@@ -153,6 +179,8 @@ class MapParams:
         f"folders, or {' / '.join(demo_names('data'))}",
         cli_required=True,
     )
+    preprocess: str = preprocess_param()
+    resize: str = resize_param()
     layer: str = param(
         Name(),
         "dense",
@@ -230,6 +258,10 @@ class MapParams:
             "seed": self.seed,
         }
 
+    def preparation(self) -> dict:
+        """How the data are prepared (part of a NAP's key)."""
+        return {"preprocess": self.preprocess, "resize": self.resize}
+
     def nap_kind(self) -> dict:
         """What a NAP averages (part of its key; empty for the plain NAP, so the keys of
         NAPs cached before GradNAP existed stay valid)."""
@@ -252,187 +284,10 @@ def nap_key(
         "data": data_id,
         "layer": layer,
         **params.grouping(),
+        **params.preparation(),
         **extra,
         **params.nap_kind(),
     }
-
-
-def compute_nap(
-    model,
-    dataset,
-    layer: str,
-    params: MapParams,
-    *,
-    batch_size: int = 256,
-    progress: ProgressCallback | None = None,
-    timings: dict | None = None,
-    extra_groups: Sequence[tuple[str, np.ndarray]] = (),
-    on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
-) -> NAP:
-    """Group the examples and compute the layer's NAP, streaming over batches.
-
-    Parameters
-    ----------
-    model : keras.Model
-    dataset : topomap_core.io.data.Dataset
-    layer : str
-        Layer name or nested path (``"backbone/conv2"``).
-    params : MapParams
-        Its grouping fields (see :func:`topomap_core.profiles.groups.make_groups`).
-    progress : callable, optional
-        Called with stages ``"predictions"`` and ``"activations"``.
-    timings : dict, optional
-        Filled with the seconds spent per stage.
-    extra_groups : sequence of (name, indices)
-        Custom groups added next to the grouping's (exactly these examples).
-    on_batch : callable, optional
-        ``on_batch(activations, membership)`` for each batch, with the membership matrix's
-        columns in the grouping's order (real groups first, then the random ones): anything
-        else computed from the same pass (:func:`nap_and_pool`).
-    """
-    from ..io.data import check_fits
-    from ..io.models import get_layer, input_shape, iter_activations, predict
-
-    timings = {} if timings is None else timings
-    get_layer(model, layer)  # fail on an unknown layer before any work
-    check_fits(dataset, input_shape(model))
-    t0 = time.perf_counter()
-    predictions = None
-    if params.groups == "label+correctness":
-        predictions = predict(model, dataset.x, batch_size=batch_size, progress=progress)
-        timings["predictions"] = time.perf_counter() - t0
-    grouping = make_groups(
-        params.groups,
-        labels=dataset.y,
-        predictions=predictions,
-        column=dataset.groups,
-        label_names=dataset.label_names,
-        n_examples=dataset.n_examples,
-        random_groups=params.random_groups,
-        per_group=params.per_group,
-        random_state=params.seed,
-        extra=extra_groups,
-    )
-    t1 = time.perf_counter()
-    examples = grouping.examples()
-    membership = grouping.membership(examples)
-    acc = NapAccumulator(grouping.names)
-    if params.nap == "grad":
-        from ..io.gradients import iter_gradient_activations
-
-        batches = iter_gradient_activations(
-            model,
-            layer,
-            dataset.x,
-            dataset.y,
-            target=params.nap_class,
-            batch_size=min(batch_size, 64),  # a tape keeps every activation of the batch
-            indices=examples,
-            progress=progress,
-        )
-    else:
-        batches = (
-            (start, acts)
-            for start, acts, _ in iter_activations(
-                model,
-                layer,
-                dataset.x,
-                batch_size=batch_size,
-                progress=progress,
-                indices=examples,
-                with_predictions=False,
-            )
-        )
-    for start, acts in batches:
-        rows = membership[start : start + len(acts)]
-        acc.add(acts, rows)
-        if on_batch is not None:
-            on_batch(acts, rows)
-    nap = acc.result()
-    nap.dropped_groups = grouping.empty + nap.dropped_groups
-    nap.members = dict(zip(grouping.names, grouping.members, strict=True))
-    timings["activations"] = time.perf_counter() - t1
-    return nap
-
-
-class LazyInputs:
-    """A request's model and data, opened on first use (cached NAPs need neither).
-
-    Parameters
-    ----------
-    sources : topomap_core.jobs.base.Sources
-    timings : dict, optional
-        Gets ``load_model`` and ``load_data`` seconds.
-    field : str, default="model"
-        The request field naming the model.
-    """
-
-    def __init__(self, sources, timings: dict | None = None, field: str = "model"):
-        self.sources = sources
-        self.timings = {} if timings is None else timings
-        self.field = field
-        self._model = None
-        self._dataset = None
-
-    def model(self):
-        """The model (loaded through the safe loader, once)."""
-        if self._model is None:
-            t0 = time.perf_counter()
-            self._model = self.sources.load_model(self.field)
-            self.timings["load_model"] = time.perf_counter() - t0
-        return self._model
-
-    def dataset(self):
-        """The data, for the model's input shape (loaded once)."""
-        if self._dataset is None:
-            from ..io.models import input_shape
-
-            model = self.model()
-            t0 = time.perf_counter()
-            self._dataset = self.sources.load_data(input_shape(model))
-            self.timings["load_data"] = time.perf_counter() - t0
-        return self._dataset
-
-
-def pool_key(nap_parts: dict) -> dict:
-    """The cache key parts of a layer's :class:`~..profiles.separation.ExamplePool` (same
-    grouping as the NAP of ``nap_parts``)."""
-    return {**nap_parts, "kind": "group-pool", "v": POOL_VERSION}
-
-
-def nap_and_pool(
-    inputs: LazyInputs,
-    cache: Cache,
-    layer: str,
-    params: MapParams,
-    *,
-    progress: ProgressCallback | None = None,
-    timings: dict | None = None,
-) -> tuple[NAP, ExamplePool]:
-    """A layer's NAP and the example pool its separation is computed from, cached.
-
-    The NAP is the one every view of the layer uses (:func:`nap_key`); when either is missing,
-    both come from one pass over the examples.
-    """
-    sources = inputs.sources
-    nap_parts = nap_key(sources.id(inputs.field), sources.id("data"), layer, params)
-    nap_id, pool_id = digest(nap_parts), digest(pool_key(nap_parts))
-    nap, pool = cache.get(nap_id), cache.get(pool_id)
-    if nap is None or pool is None:
-        collector = PoolCollector(params.random_groups)
-        nap = compute_nap(
-            inputs.model(),
-            inputs.dataset(),
-            layer,
-            params,
-            progress=progress,
-            timings=timings,
-            on_batch=collector.add,
-        )
-        pool = collector.result(nap.group_names)
-        cache.set(nap_id, nap)
-        cache.set(pool_id, pool)
-    return nap, pool
 
 
 @dataclass

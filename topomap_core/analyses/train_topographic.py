@@ -30,7 +30,7 @@ from ..jobs.base import Job, register
 from ..params import Grid, Interval, Name, Options, Reference, param
 from ..regularizers import MODES
 from ..regularizers.grid import DEFAULT_NEIGHBOURHOOD, MAX_NEIGHBOURHOOD, parse_grid
-from .topomap import MAX_SEED, model_ref
+from .topomap import MAX_SEED, model_ref, preprocess_param, resize_param
 
 __all__ = ["TrainResult", "TrainTopographicJob", "TrainTopographicRequest"]
 
@@ -51,6 +51,8 @@ class TrainTopographicRequest:
         help="training data with integer labels y (.npz, image .zip) or demo:digits",
         cli_required=True,
     )
+    preprocess: str = preprocess_param()
+    resize: str = resize_param()
     layer: str = param(
         Name(),
         "conv2",
@@ -133,23 +135,23 @@ class TrainResult:
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
-    from ..io.models import predict
+    from ..io.activations import predict
 
     return float(np.mean(predict(model, x).argmax(axis=1) == y))
 
 
 def _training_data(request, sources, model):
     """``(x_train, y_train, x_eval, y_eval, what)``: the demo's split, or the file twice."""
-    from ..io.models import input_shape
+    from ..io.models import input_spec
 
     if request.data == "demo:digits" and sources.spec("data") == "demo:digits":
         from ..io.data import check_fits, digits_split
 
-        dataset = sources.load_data(input_shape(model))
-        check_fits(dataset, input_shape(model))
+        dataset = sources.load_data(input_spec(model))
+        check_fits(dataset, input_spec(model))
         x_train, y_train, x_test, y_test = digits_split()
         return x_train, y_train, x_test, y_test, "the digits test split"
-    dataset = sources.load_data(input_shape(model))
+    dataset = sources.load_data(input_spec(model))
     return dataset.x, dataset.y, dataset.x, dataset.y, "the training data"
 
 

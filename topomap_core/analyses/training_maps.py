@@ -26,7 +26,8 @@ from ..params import Reference, param
 from ..profiles.interpolate import DEFAULT_RESOLUTION, colour_limit
 from ..profiles.nap import NAP
 from ..progress import report
-from .topomap import MapParams, aligned_values, compute_nap, draw, model_ref, place
+from .naps import compute_nap
+from .topomap import MapParams, aligned_values, draw, model_ref, place
 
 __all__ = [
     "TrainingJob",
@@ -378,9 +379,9 @@ class TrainingJob(Job):
             if hit is None:
                 model = series.load(i)
                 if dataset is None:
-                    from ..io.models import input_shape
+                    from ..io.models import input_spec
 
-                    dataset = sources.load_data(input_shape(model))
+                    dataset = sources.load_data(input_spec(model))
                 hit = (
                     compute_nap(model, dataset, request.layer, request),
                     accuracy(model, dataset),

@@ -21,18 +21,11 @@ from ..params import Reference, param
 from ..profiles.metrics import quality_metrics
 from ..profiles.nap import NAP
 from ..profiles.ordering import GroupOrder
+from ..profiles.separation import DEFAULT_DRAWS, ExamplePool, Separation, separation
 from ..progress import ProgressCallback, report
+from .naps import LazyInputs, compute_nap, nap_and_pool
 from .notes import map_notes
-from .topomap import (
-    GRID_METHOD,
-    MapParams,
-    compute_nap,
-    draw,
-    grid_layout_of,
-    model_ref,
-    nap_key,
-    place,
-)
+from .topomap import GRID_METHOD, MapParams, draw, grid_layout_of, model_ref, nap_key, place
 
 __all__ = [
     "MapResult",
@@ -79,6 +72,7 @@ class MapResult:
     vmax: float
     metrics: dict
     timings: dict = field(default_factory=dict)
+    separation: Separation | None = None
 
     @property
     def values(self) -> np.ndarray:
@@ -86,9 +80,9 @@ class MapResult:
         return self.nap.values[self.order.order]
 
     def notes(self) -> list[tuple[str, str]]:
-        """``(level, text)`` for flat maps, small or empty groups, dead neurons
-        (:func:`~.notes.map_notes`)."""
-        return map_notes(self.nap, self.request.layer)
+        """``(level, text)`` for wrongly prepared input, groups that separate no more than
+        chance, flat maps, small or empty groups, dead neurons (:func:`~.notes.map_notes`)."""
+        return map_notes(self.nap, self.request.layer, separation=self.separation)
 
     def summary(self) -> dict:
         sizes = dict(zip(self.nap.group_names, self.nap.group_sizes, strict=True))
@@ -102,6 +96,10 @@ class MapResult:
             "random_groups": self.request.random_groups,
             "per_group": self.request.per_group,
             "profile": self.request.profile,
+            "preprocess": self.request.preprocess,
+            "resize": self.request.resize,
+            "input_check": self.nap.input_check,
+            "separation": None if self.separation is None else self.separation.to_dict(),
             "n_neurons": int(self.nap.n_neurons),
             "groups": self.order.names,
             "group_sizes": [sizes[n] for n in self.order.names],
@@ -121,9 +119,11 @@ def view_of(
     progress: ProgressCallback | None = None,
     timings: dict | None = None,
     layout: np.ndarray | None = None,
+    pool: ExamplePool | None = None,
 ) -> MapResult:
     """Lay out a computed NAP and build the maps for ``request`` (method, seed, profile);
-    ``layout`` is the ``grid`` method's (:func:`~.topomap.grid_layout_of`)."""
+    ``layout`` is the ``grid`` method's (:func:`~.topomap.grid_layout_of`); with the groups'
+    ``pool``, the maps know their separation against random groups of the same sizes."""
     timings = {} if timings is None else timings
     placed = place(
         nap.profile(request.profile),
@@ -142,7 +142,8 @@ def view_of(
     t0 = time.perf_counter()
     metrics = quality_metrics(maps, vmax, placed.layout)
     timings["metrics"] = time.perf_counter() - t0
-    return MapResult(request, nap, placed.layout, placed.order, maps, vmax, metrics, timings)
+    apart = None if pool is None else separation(pool, DEFAULT_DRAWS, request.seed)
+    return MapResult(request, nap, placed.layout, placed.order, maps, vmax, metrics, timings, apart)
 
 
 @register
@@ -152,56 +153,49 @@ class ViewJob(Job):
     name = "view"
     request_type = ViewRequest
     inputs = {"model": "model", "data": "data", "selection": "selection"}
-    version = "2"
+    version = "3"
     command = "map"
     summary = "compute topographic maps of one layer"
 
     def compute(self, request, sources, cache, progress):
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
-
-        models: list = []
-
-        def model():
-            if not models:
-                t0 = time.perf_counter()
-                models.append(sources.load_model())
-                timings["load_model"] = time.perf_counter() - t0
-            return models[0]
-
+        inputs = LazyInputs(sources, timings)
         layout = None
         if request.method == GRID_METHOD:  # checked before any NAP is computed
-            layout = grid_layout_of(model(), request.layer)
-
-        def nap() -> NAP:
-            model_ = model()
-            t0 = time.perf_counter()
-            dataset = sources.load_data(_input_shape(model_))
-            timings["load_data"] = time.perf_counter() - t0
-            return compute_nap(
-                model_,
-                dataset,
-                request.layer,
-                request,
-                progress=progress,
-                timings=timings,
-                extra_groups=extra,
+            layout = grid_layout_of(inputs.model(), request.layer)
+        pool = None
+        if request.selection is None:
+            # The groups' example pool comes from the same pass: their separation against
+            # random groups of the same sizes says when the maps differ by chance alone.
+            nap, pool = nap_and_pool(
+                inputs, cache, request.layer, request, progress=progress, timings=timings
             )
-
-        extra = []
-        if request.selection is not None:
+        else:
             from ..io.sources import load_selection
 
-            extra.append(load_selection(sources.spec("selection")))
-        key = nap_key(
-            sources.id("model"),
-            sources.id("data"),
-            request.layer,
-            request,
-            sources.id("selection"),
-        )
-        profile, _ = memo(cache, key, nap)
-        result = view_of(request, profile, progress, timings, layout)
+            extra = [load_selection(sources.spec("selection"))]
+            key = nap_key(
+                sources.id("model"),
+                sources.id("data"),
+                request.layer,
+                request,
+                sources.id("selection"),
+            )
+            nap, _ = memo(
+                cache,
+                key,
+                lambda: compute_nap(
+                    inputs.model(),
+                    inputs.dataset(),
+                    request.layer,
+                    request,
+                    progress=progress,
+                    timings=timings,
+                    extra_groups=extra,
+                ),
+            )
+        result = view_of(request, nap, progress, timings, layout, pool)
         timings["total"] = time.perf_counter() - t_start
         return result
 
@@ -222,12 +216,6 @@ class ViewJob(Job):
             f"{result.timings['total']:.1f} s"
             + "".join(f"\n{level}: {text}" for level, text in result.notes())
         )
-
-
-def _input_shape(model) -> tuple:
-    from ..io.models import input_shape
-
-    return input_shape(model)
 
 
 def run_map(request: ViewRequest, progress: ProgressCallback | None = None) -> MapResult:

@@ -13,6 +13,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -61,6 +62,12 @@ class Dataset:
         ``label_names[i]`` names class ``i``.
     name : str
         Short description for display, e.g. the file name.
+    source : {"array", "images", "demo"}
+        Where ``x`` came from: arrays as given (``.npz``), image files decoded as 0-255
+        (``.zip``), or the demo digits; what preparation ``auto`` means
+        (:func:`topomap_core.io.prepare.resolve`).
+    prepared : topomap_core.io.prepare.Prepared or None
+        How ``x`` was prepared for the model (None: as read).
     """
 
     x: np.ndarray
@@ -68,6 +75,8 @@ class Dataset:
     groups: np.ndarray | None
     label_names: list[str] | None
     name: str
+    source: str = "array"
+    prepared: Any = None
 
     @property
     def n_examples(self) -> int:
@@ -119,6 +128,7 @@ def _load_demo(spec: str) -> Dataset:
         groups=None,
         label_names=[str(i) for i in range(10)],
         name="digits (test split)",
+        source="demo",
     )
 
 
@@ -127,7 +137,7 @@ def _load_demo(spec: str) -> Dataset:
 # --------------------------------------------------------------------------------------------
 
 
-def load_data(spec: str | Path, input_shape: tuple | None = None) -> Dataset:
+def load_data(spec: str | Path, input_shape=None) -> Dataset:
     """Load a data set from a demo spec, an ``.npz`` file or a ``.zip`` of image folders.
 
     Parameters
@@ -137,10 +147,11 @@ def load_data(spec: str | Path, input_shape: tuple | None = None) -> Dataset:
         arrays ``x`` (required), ``y``, ``groups``, ``label_names``; or a ``.zip`` of
         class-named folders of images (``cat/1.png``, ``dog/2.jpg``, optionally inside one
         wrapper folder).  A :class:`~pathlib.Path` is always a file path.
-    input_shape : tuple, optional
-        The model's input shape without the batch axis, e.g. ``(32, 32, 3)``.  Required
-        for a ``.zip``: images are resized to its height and width and converted to its
-        channel count (1: grey, 3: RGB).
+    input_shape : InputSpec or tuple, optional
+        The model's input (:class:`~topomap_core.io.prepare.InputSpec`, or its shape without
+        the batch axis, e.g. ``(32, 32, 3)``).  Required for a ``.zip``: images are resized
+        to its height and width, converted to its channel count (1: grey, 3: RGB) and
+        arranged in its layout; their values stay 0-255 (the preparation scales them).
 
     Returns
     -------
@@ -188,35 +199,37 @@ def dataset_hash(spec: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_fits(dataset: Dataset, input_shape: tuple) -> None:
-    """Check that a data set can be fed to a model with the given input shape.
+def check_fits(dataset: Dataset, input_shape) -> None:
+    """Check that a data set can be fed to a model with the given input.
 
     Parameters
     ----------
     dataset : Dataset
-    input_shape : tuple
-        The model's input shape without the batch axis; ``None`` entries match any size.
+    input_shape : InputSpec or tuple
+        The model's input (or its shape without the batch axis); ``None`` entries match any
+        size.
 
     Raises
     ------
     DataError
-        Says exactly what does not match: example shape, too few examples, non-finite
-        values, or ``y`` / ``groups`` lengths that differ from the number of examples.
+        Says exactly what does not match: example shape (with what would make it fit), too
+        few examples, non-finite values, or ``y`` / ``groups`` lengths that differ from the
+        number of examples.
     """
+    from .prepare import InputSpec
+
+    spec = InputSpec.of(input_shape)
     x = dataset.x
-    expected = tuple(input_shape)
+    expected = tuple(spec.shape)
     got = tuple(x.shape[1:])
     fits = len(got) == len(expected) and all(
         e is None or int(e) == g for e, g in zip(expected, got, strict=True)
     )
     if not fits:
         shown = tuple(e if e is None else int(e) for e in expected)
-        hint = ""
-        if len(shown) == len(got) + 1 and shown[-1] == 1:
-            hint = " (add a channel axis: x[..., np.newaxis])"
-        elif len(got) == len(shown) + 1 and got[-1] == 1:
-            hint = " (drop the channel axis: x[..., 0])"
-        raise DataError(f"data examples have shape {got} but the model expects {shown}{hint}")
+        raise DataError(
+            f"data examples have shape {got} but the model expects {shown}{_fit_hint(got, spec)}"
+        )
     n = len(x)
     if n < 2:
         raise DataError(f"data has {n} example{'s' if n != 1 else ''}; at least 2 are needed")
@@ -227,6 +240,46 @@ def check_fits(dataset: Dataset, input_shape: tuple) -> None:
         raise DataError(f"data y has {len(dataset.y)} labels but x has {n} examples")
     if dataset.groups is not None and len(dataset.groups) != n:
         raise DataError(f"data groups has {len(dataset.groups)} entries but x has {n} examples")
+
+
+#: How the option that resizes arrays is named everywhere a misfit is reported.
+RESIZE_HINT = "resize bilinear (--resize bilinear; in the dashboard: 2 Data, Resize)"
+
+
+def _image_size(shape: tuple, layout: str) -> tuple | None:
+    """``(h, w, channels)`` of an example shape read as an image, else None."""
+    if len(shape) == 2:
+        return shape[0], shape[1], 1
+    if len(shape) == 3 and layout == "channels_first" and shape[0] in (1, 3):
+        return shape[1], shape[2], shape[0]
+    if len(shape) == 3 and shape[-1] in (1, 3):
+        return shape[0], shape[1], shape[-1]
+    return None
+
+
+def _fit_hint(got: tuple, spec) -> str:
+    """What would make examples of shape ``got`` fit ``spec``, as a parenthesis (or "")."""
+    expected = tuple(spec.shape)
+    if not spec.is_image:
+        return ""
+    mine = _image_size(got, spec.layout)
+    theirs = _image_size(expected, spec.layout)
+    if mine is None or theirs is None:
+        return ""
+    same_size = all(t is None or t == m for m, t in zip(mine[:2], theirs[:2], strict=True))
+    if same_size and mine[2] == theirs[2]:
+        if len(expected) == len(got) + 1:
+            axis = "x[:, np.newaxis]" if spec.layout == "channels_first" else "x[..., np.newaxis]"
+            return f" (add a channel axis: {axis})"
+        if len(got) == len(expected) + 1:
+            return " (drop the channel axis: x[..., 0])"
+        return ""
+    what = []
+    if not same_size:
+        what.append(f"{mine[0]}×{mine[1]} images for {theirs[0]}×{theirs[1]}")
+    if mine[2] != theirs[2]:
+        what.append(f"{mine[2]} channel{'s' if mine[2] != 1 else ''} for {theirs[2]}")
+    return f" ({' and '.join(what)}: bring them to the model's input with {RESIZE_HINT})"
 
 
 def _check_data_path(path: Path) -> None:
@@ -423,35 +476,39 @@ def _labels(
 # --------------------------------------------------------------------------------------------
 
 
-def _image_mode(input_shape: tuple | None, label: str) -> tuple[int, int, str, bool]:
-    """Return (height, width, Pillow mode, keep channel axis) for the model's input shape."""
-    if input_shape is None:
+def _image_mode(input_spec, label: str) -> tuple[int, int, str, str]:
+    """Return (height, width, Pillow mode, layout) for the model's input: layout is how the
+    decoded (h, w, c) images are arranged, "grey" (h, w), "channels_last" or
+    "channels_first"."""
+    from .prepare import InputSpec
+
+    if input_spec is None:
         raise DataError(
             f"'{label}' is a zip of images: the model's input shape (height, width, "
             "channels) is needed to resize them; load a model first"
         )
-    shape = tuple(input_shape)
-    if len(shape) == 2:
-        h, w, channels, keep = shape[0], shape[1], 1, False
-    elif len(shape) == 3:
-        h, w, channels, keep = shape[0], shape[1], shape[2], True
-    else:
+    spec = InputSpec.of(input_spec)
+    shape = tuple(spec.shape)
+    if len(shape) not in (2, 3) or spec.layout == "features":
         raise DataError(
             f"the model's input shape {shape} is not an image shape (height, width, channels); "
             f"'{label}' holds images"
         )
+    h, w = spec.size
+    channels = spec.channels
     if h is None or w is None:
         raise DataError(f"the model's input shape {shape} has no fixed height and width")
     if channels not in (1, 3):
         raise DataError(
             f"the model expects {channels} channels; images can be read as 1 (grey) or 3 (RGB)"
         )
-    return int(h), int(w), "L" if channels == 1 else "RGB", keep
+    layout = "grey" if len(shape) == 2 else spec.layout
+    return int(h), int(w), "L" if channels == 1 else "RGB", layout
 
 
-def _load_image_zip(path: Path, input_shape: tuple | None) -> Dataset:
+def _load_image_zip(path: Path, input_spec) -> Dataset:
     label = path.name
-    h, w, mode, keep_channel = _image_mode(input_shape, label)
+    h, w, mode, layout = _image_mode(input_spec, label)
     with _open_zip(path) as zf:
         infos = _check_zip(zf, label, config.max_upload_bytes())
         members = []
@@ -498,20 +555,23 @@ def _load_image_zip(path: Path, input_shape: tuple | None) -> Dataset:
             data = _read_member(zf, info, label)
             x[i] = _decode_image(data, info.filename, label, mode, (w, h))
             y[i] = index[parts[0]]
-    if not keep_channel:
+    if layout == "grey":
         x = x[..., 0]
-    return Dataset(x=x, y=y, groups=None, label_names=classes, name=label)
+    elif layout == "channels_first":
+        x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    return Dataset(x=x, y=y, groups=None, label_names=classes, name=label, source="images")
 
 
 def _decode_image(data: bytes, member: str, label: str, mode: str, size: tuple) -> np.ndarray:
-    """Decode one image from memory to an array of shape (h, w, channels) in [0, 1]."""
+    """Decode one image from memory to an array of shape (h, w, channels), 0-255 (the
+    preparation, :mod:`topomap_core.io.prepare`, scales it as the model expects)."""
     try:
         with warnings.catch_warnings():
             # Treat Pillow's decompression-bomb warning (huge pixel counts) as an error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 img = img.convert(mode).resize(size, Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.float32) / 255.0
+                arr = np.asarray(img, dtype=np.float32)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise DataError(f"image {member!r} in '{label}' is too large (pixels); refused") from None
     except Exception as exc:  # Pillow raises many types for corrupt images

@@ -17,15 +17,8 @@ from .. import config
 from ..errors import DataError
 from ..profiles.nap import GRADIENT_CLASSES
 from ..progress import ProgressCallback, report
-from .models import (
-    _batches,
-    _check_input_shape,
-    _find_layer,
-    _is_channels_first,
-    _single,
-    activation_model,
-    get_layer,
-)
+from .activations import _batches, _check_input_shape, activation_model
+from .models import _find_layer, _is_channels_first, _single, get_layer
 
 __all__ = ["iter_gradient_activations"]
 

@@ -23,7 +23,7 @@ from .archives import check_model_file
 
 keras = config.import_keras()
 
-__all__ = ["inspect_model_file"]
+__all__ = ["check_config", "inspect_model_file"]
 
 # Layers that run arbitrary code or read arbitrary files when they are built from a config.
 _UNSAFE_LAYERS = {
@@ -76,8 +76,9 @@ _ZIP_SIGNATURE = b"PK"
 # --------------------------------------------------------------------------------------------
 
 
-def inspect_model_file(path: Path) -> None:
-    """Refuse a model file whose configuration could run code when Keras loads it.
+def inspect_model_file(path: Path) -> Any:
+    """Refuse a model file whose configuration could run code when Keras loads it; return the
+    configuration (parsed JSON) when it passes.
 
     The configuration is read as JSON, without deserialising anything: ``config.json``
     inside a ``.keras`` zip, or the ``model_config`` attribute of a legacy ``.h5`` file.
@@ -100,6 +101,13 @@ def inspect_model_file(path: Path) -> None:
     path = Path(path)
     check_model_file(path)  # bounded: sizes and ratios, before anything is parsed
     model_config = _read_model_config(path)
+    check_config(model_config, path.name)
+    return model_config
+
+
+def check_config(model_config: Any, label: str) -> None:
+    """The checks of :func:`inspect_model_file` on a parsed configuration (also on one that
+    :mod:`topomap_core.io.legacy` rewrote)."""
     if isinstance(model_config, dict):
         # load_model(compile=False) discards the top-level compile_config unread, so a custom
         # loss or metric there cannot run; refusing it would reject ordinary models.
@@ -108,9 +116,9 @@ def inspect_model_file(path: Path) -> None:
         _check_config(model_config, layer="<model>", is_layer=True)
     except RecursionError:
         raise ModelRefusedError(
-            f"the configuration in '{path.name}' is nested too deeply to inspect; refused"
+            f"the configuration in '{label}' is nested too deeply to inspect; refused"
         ) from None
-    check_declared_size(model_config, path.name)
+    check_declared_size(model_config, label)
 
 
 def _read_model_config(path: Path) -> Any:

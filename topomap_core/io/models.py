@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,15 +24,12 @@ import numpy as np
 
 from .. import config
 from ..errors import (
-    DataError,
     LayerNotFoundError,
     ModelLoadError,
-    TopomapError,
-    one_line,
 )
-from ..progress import ProgressCallback, report
 from ..regularizers import topographic  # noqa: F401  (registers what the safe loader accepts)
-from .model_safety import inspect_model_file
+from .legacy import convert, keras_cause, rewritten_copy
+from .model_safety import check_config, inspect_model_file
 
 keras = config.import_keras()
 
@@ -53,7 +50,10 @@ def load_model(spec: str | Path) -> keras.Model:
     Parameters
     ----------
     spec : str or Path
-        The path of a ``.keras`` or legacy ``.h5`` file.
+        The path of a ``.keras`` or legacy ``.h5`` file. A Keras 2 ``.h5`` whose
+        configuration differs from Keras 3's only in the known, harmless ways of
+        :data:`topomap_core.io.legacy.REWRITES` is rewritten first (:func:`conversions` says
+        how).
 
     Returns
     -------
@@ -64,7 +64,8 @@ def load_model(spec: str | Path) -> keras.Model:
     ------
     ModelLoadError
         Missing, empty, oversized, corrupt or unsupported file (including TensorFlow
-        SavedModel directories), a demo name, or a model without defined inputs.
+        SavedModel directories), a demo name, or a model without defined inputs; a file Keras
+        cannot load, with Keras's whole cause in one line.
     ModelRefusedError
         The file contains code-carrying layers or custom objects (see
         :func:`inspect_model_file`).
@@ -76,13 +77,37 @@ def load_model(spec: str | Path) -> keras.Model:
         )
     path = Path(spec)
     _check_model_path(path)
-    inspect_model_file(path)
+    model_config = inspect_model_file(path)
+    converted: list[str] = []
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        # Keras 2 files: the known, harmless differences rewritten (io.legacy), checked again.
+        model_config, converted = convert(model_config)
+        if converted:
+            check_config(model_config, path.name)
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        if converted:
+            with rewritten_copy(path, model_config) as copy:
+                model = keras.saving.load_model(copy, safe_mode=True, compile=False)
+        else:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types; the user needs one readable line
-        raise ModelLoadError(f"Keras could not load '{path.name}': {one_line(exc, 200)}") from None
+        after = f" (after converting from Keras 2: {'; '.join(converted)})" if converted else ""
+        raise ModelLoadError(
+            f"Keras could not load '{path.name}'{after}: {keras_cause(exc)}"
+        ) from exc
     _check_built(model, path.name)
+    _CONVERSIONS[model] = converted
     return model
+
+
+#: What :mod:`topomap_core.io.legacy` rewrote to load each model (empty for most).
+_CONVERSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def conversions(model: Any) -> list[str]:
+    """The Keras 2 rewrites its file needed (``["dropped DepthwiseConv2D groups=1 in 13
+    layers"]``), empty for a file Keras 3 read as it was."""
+    return list(_CONVERSIONS.get(model, []))
 
 
 def _check_model_path(path: Path) -> None:
@@ -346,182 +371,60 @@ def _symbolic_output(container: Any, parts: list[str]) -> Any:
     return extractor(_single(list(nodes[0].input_tensors)))
 
 
-def activation_model(model: keras.Model, name: str, with_predictions: bool = True) -> keras.Model:
-    """Build a model mapping the inputs to ``[layer activations, predictions]``.
-
-    Parameters
-    ----------
-    model : keras.Model
-        A built, single-input model.
-    name : str
-        Layer path, e.g. ``"dense"`` or ``"backbone/conv2"``.
-
-    with_predictions : bool, default=True
-        If False, the model has the layer's output only and stops computing there.
-
-    Returns
-    -------
-    keras.Model
-        Two outputs: the layer's output ``(batch, *layer_shape)`` and the model's (first)
-        output ``(batch, *output_shape)``, so one pass yields both.
-
-    Raises
-    ------
-    LayerNotFoundError
-        No such layer, or the layer has several outputs.
-    """
-    get_layer(model, name)  # raises LayerNotFoundError listing the valid layers
-    inner = _symbolic_output(model, name.split("/"))
-    outputs = [inner, model.outputs[0]] if with_predictions else inner
-    return keras.Model(_single(model.inputs), outputs)
+#: Layers that prepare a model's input themselves (a model starting with one expects raw values).
+_PREPARATION_LAYERS = ("Rescaling", "Normalization")
 
 
-def _batches(n: int, batch_size: int) -> int:
-    if batch_size < 1:
-        raise TopomapError(f"batch_size must be at least 1, got {batch_size}")
-    return (n + batch_size - 1) // batch_size
+def _describe_preparation(layer: Any) -> str:
+    name = type(layer).__name__
+    if name == "Rescaling":
+        scale = np.asarray(layer.scale, dtype=np.float64).ravel()
+        offset = np.asarray(layer.offset, dtype=np.float64).ravel()
+        if scale.size == 1 and offset.size == 1:
+            return f"Rescaling(x * {scale[0]:.6g} + {offset[0]:.6g})"
+        return "Rescaling(per channel)"
+    return name
 
 
-def iter_activations(
-    model: keras.Model,
-    name: str,
-    x: np.ndarray,
-    batch_size: int = 256,
-    progress: ProgressCallback | None = None,
-    *,
-    indices: np.ndarray | None = None,
-    with_predictions: bool = True,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-    """Yield a layer's activations and the model's predictions batch by batch.
-
-    Parameters
-    ----------
-    model : keras.Model
-    name : str
-        Layer path (see :func:`list_layers`).
-    x : ndarray, shape (n, *input_shape)
-        Model inputs.
-    batch_size : int
-        Examples per batch.
-    progress : callable, optional
-        ``progress("activations", batch_no, n_batches)`` after each batch is computed and
-        before it is yielded (``batch_no`` counts from 1); returning True raises
-        :class:`~topomap_core.errors.Cancelled`.
-    indices : ndarray of int, optional
-        Only these examples of ``x``, in this order, gathered one batch at a time (no copy
-        of the whole subset, so memory does not grow with it).
-    with_predictions : bool, default=True
-        If False, the model runs only up to the layer and ``predictions`` is None.
-
-    Returns
-    -------
-    iterator of (start, activations, predictions)
-        ``start`` (int) is the position of the batch's first example in ``x`` (or in
-        ``indices``);
-        ``activations`` (ndarray, shape (b, *layer_shape), float32) has the neurons on the
-        last axis (a ``channels_first`` layer's channel axis is moved last);
-        ``predictions`` (ndarray, shape (b, *output_shape)) is the model's (first) output.
-
-    Raises
-    ------
-    LayerNotFoundError
-        Unknown layer (raised at the call, before any batch).
-    DataError
-        ``x`` does not match the model's input shape.
-    """
-    x = _check_input_shape(model, x)
-    # Build (and validate) eagerly, so a bad layer name raises here rather than at the
-    # first next() of the generator.
-    extractor = activation_model(model, name, with_predictions)
-    channels_first = _is_channels_first(
-        _find_layer(model, name), len(get_layer(model, name).output_shape) + 1
-    )
-    n = len(x) if indices is None else len(indices)
-    total = _batches(n, batch_size)
-    return _activation_batches(
-        extractor, x, indices, batch_size, total, channels_first, with_predictions, progress
-    )
+def _first_data_format(container: Any) -> str | None:
+    """The ``data_format`` of the first layer (in model order, nested models included) that
+    has one."""
+    for layer in container.layers:
+        fmt = getattr(layer, "data_format", None)
+        if fmt in ("channels_first", "channels_last"):
+            return fmt
+        if _is_container(layer):
+            inner = _first_data_format(layer)
+            if inner is not None:
+                return inner
+    return None
 
 
-def _activation_batches(
-    extractor: keras.Model,
-    x: np.ndarray,
-    indices: np.ndarray | None,
-    batch_size: int,
-    total: int,
-    channels_first: bool,
-    with_predictions: bool,
-    progress: ProgressCallback | None,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-    n = len(x) if indices is None else len(indices)
-    for batch_no, start in enumerate(range(0, n, batch_size), start=1):
-        stop = start + batch_size
-        batch = x[start:stop] if indices is None else x[indices[start:stop]]
-        # predict_on_batch runs Keras's compiled predict step: as fast as model.predict.
-        out = extractor.predict_on_batch(np.asarray(batch, dtype=np.float32))
-        acts, preds = out if with_predictions else (out, None)
-        acts = np.asarray(acts, dtype=np.float32)
-        if channels_first:
-            acts = np.moveaxis(acts, 1, -1)
-        report(progress, "activations", batch_no, total)
-        yield start, acts, None if preds is None else np.asarray(preds)
+def input_spec(model: keras.Model):
+    """The model's input as :class:`~topomap_core.io.prepare.InputSpec`: its shape, where its
+    channels are (the first layer with a ``data_format`` says), and the layers that prepare
+    the input themselves (``Rescaling``, ``Normalization``) if the model starts with them."""
+    from .prepare import InputSpec
 
-
-def _check_input_shape(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """Check ``x`` against the model's input shape without copying it."""
-    x = np.asarray(x)
-    expected = input_shape(model)
-    got = tuple(x.shape[1:])
-    if (
-        x.ndim == 0
-        or len(got) != len(expected)
-        or any(e is not None and e != g for e, g in zip(expected, got, strict=True))
-    ):
-        raise DataError(f"data examples have shape {got} but the model expects {expected}")
-    return x
-
-
-def _as_inputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """Return ``x`` as float32, checking it against the model's input shape."""
-    return np.asarray(_check_input_shape(model, x), dtype=np.float32)
-
-
-def predict(
-    model: keras.Model,
-    x: np.ndarray,
-    batch_size: int = 256,
-    progress: ProgressCallback | None = None,
-) -> np.ndarray:
-    """Return the model's (first) output for ``x``, computed batch by batch.
-
-    Parameters
-    ----------
-    model : keras.Model
-    x : ndarray, shape (n, *input_shape)
-    batch_size : int
-    progress : callable, optional
-        ``progress("predictions", batch_no, n_batches)`` after each batch; returning True
-        raises :class:`~topomap_core.errors.Cancelled`.
-
-    Returns
-    -------
-    ndarray, shape (n, *output_shape)
-    """
-    x = _as_inputs(model, x)
-    # Calling a model (not model.predict) avoids Keras progress bars.  The wrapper takes a
-    # single input tensor (whatever structure the model recorded, e.g. a 1-element list,
-    # which would warn when called with an array) and keeps only the first output.
-    net = keras.Model(_single(model.inputs), model.outputs[0])
-    n = len(x)
-    total = _batches(n, batch_size)
-    parts = []
-    for batch_no, start in enumerate(range(0, n, batch_size), start=1):
-        parts.append(np.asarray(net.predict_on_batch(x[start : start + batch_size])))
-        report(progress, "predictions", batch_no, total)
-    if not parts:
-        out_shape = tuple(model.outputs[0].shape[1:])
-        return np.zeros((0, *out_shape), dtype=np.float32)
-    return np.concatenate(parts, axis=0)
+    shape = input_shape(model)
+    layout = "features" if len(shape) < 2 else "channels_last"
+    found: list[str] = []
+    container, first = model, True
+    while first:
+        first = False
+        for layer in container.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if type(layer).__name__ in _PREPARATION_LAYERS:
+                found.append(_describe_preparation(layer))
+                continue
+            if _is_container(layer):  # a backbone sub-model first: look inside it
+                container, first = layer, True
+            break
+    fmt = _first_data_format(model)
+    if fmt is not None and len(shape) >= 2:
+        layout = fmt
+    return InputSpec(tuple(shape), layout, ", ".join(found) or None)
 
 
 def input_shape(model: keras.Model) -> tuple:

@@ -16,7 +16,7 @@ from . import demo
 from .checkpoints import CheckpointSeries
 from .data import Dataset, dataset_hash
 from .data import load_data as _load_data
-from .models import input_shape
+from .models import input_spec
 from .models import load_model as _load_file
 
 __all__ = [
@@ -59,12 +59,31 @@ def load_model(spec: str | Path, root: str | Path | None = None):
         return _load_file(demo.demo_model_path(spec, root, retrain=True))
 
 
-def load_data(spec: str | Path, shape: tuple | None = None) -> Dataset:
-    """Load a data spec (``demo:digits``, ``.npz``, image ``.zip``); see
-    :func:`topomap_core.io.data.load_data`."""
+def load_data(
+    spec: str | Path, shape=None, preprocess: str = "auto", resize: str = "none"
+) -> Dataset:
+    """Load a data spec (``demo:digits``, ``.npz``, image ``.zip``) as the model takes it.
+
+    Parameters
+    ----------
+    spec : str or Path
+        See :func:`topomap_core.io.data.load_data`.
+    shape : InputSpec or tuple, optional
+        The model's input. Given, the data are prepared for it
+        (:func:`topomap_core.io.prepare.prepare_dataset`: ``resize``, then ``preprocess``);
+        without it they are returned as read.
+    preprocess : str
+        A :class:`~topomap_core.io.prepare.Preprocess` value (default ``auto``).
+    resize : {"none", "bilinear"}
+    """
+    from .prepare import InputSpec, prepare_dataset
+
     if isinstance(spec, str) and spec.startswith("demo:") and spec not in demo.DEMO_DATA:
         raise demo.unknown_demo("data", spec)
-    return _load_data(spec, input_shape=shape)
+    dataset = _load_data(spec, input_shape=shape)
+    if shape is None:
+        return dataset
+    return prepare_dataset(dataset, InputSpec.of(shape), preprocess, resize)
 
 
 def load_inputs(model_spec, data_spec, root=None, timings: dict | None = None):
@@ -76,7 +95,7 @@ def load_inputs(model_spec, data_spec, root=None, timings: dict | None = None):
     model = load_model(model_spec, root)
     timings["load_model"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dataset = load_data(data_spec, input_shape(model))
+    dataset = load_data(data_spec, input_spec(model))
     timings["load_data"] = time.perf_counter() - t0
     return model, dataset
 

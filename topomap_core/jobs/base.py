@@ -145,11 +145,15 @@ class Sources:
 
         return load_model(self.spec(field))
 
-    def load_data(self, shape: tuple | None = None, field: str = "data"):
-        """Load input ``field`` for a model of input ``shape``."""
+    def load_data(self, shape=None, field: str = "data"):
+        """Load input ``field`` prepared for a model's input ``shape`` (an
+        :class:`~topomap_core.io.prepare.InputSpec`), as the request's ``preprocess`` and
+        ``resize`` say (``auto`` and ``none`` for a request without them)."""
         from ..io.sources import load_data
 
-        return load_data(self.spec(field), shape)
+        preprocess = getattr(self.request, "preprocess", "auto")
+        resize = getattr(self.request, "resize", "none")
+        return load_data(self.spec(field), shape, preprocess, resize)
 
     def open_series(
         self,

@@ -47,6 +47,10 @@ class NAP:
     activation_scale : float
         ``max |group mean|`` before the mean over groups was subtracted: what the NAP's
         spread is measured against to tell a layer that barely responds (NaN if unknown).
+    input_check : dict or None
+        What the model did with the data's first batch
+        (:meth:`topomap_core.io.input_check.InputCheck.to_dict`), when the NAP was computed
+        from a model and data.
     """
 
     group_names: list[str]
@@ -55,6 +59,7 @@ class NAP:
     dropped_groups: list[str] = field(default_factory=list)
     members: dict[str, np.ndarray] | None = None
     activation_scale: float = float("nan")
+    input_check: dict | None = None
 
     @property
     def n_groups(self) -> int:

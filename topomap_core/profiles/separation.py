@@ -35,8 +35,11 @@ __all__ = [
     "PoolCollector",
     "Separation",
     "describe",
+    "draws_for",
     "group_means",
+    "holm",
     "mean_group_distance",
+    "random_distances",
     "random_group_values",
     "separation",
 ]
@@ -257,12 +260,88 @@ def separation(
             f"the separation needs at least two groups, got {n_groups} ({', '.join(pool.names)})"
         )
     real = mean_group_distance(group_means(pool.values, pool.labels, n_groups))
-    randoms = random_group_values(pool, draws, random_state)
     return Separation(
         distance=real,
-        random=np.array([mean_group_distance(v) for v in randoms]),
+        random=random_distances(pool, draws, random_state),
         sizes=pool.sizes,
     )
+
+
+#: Bytes of group means :func:`random_distances` holds at once (draws are taken in chunks).
+_CHUNK_BYTES = 64 * 2**20
+
+
+def random_distances(
+    pool: ExamplePool, draws: int, random_state: int | np.random.RandomState | None = None
+) -> np.ndarray:
+    """The mean group distance of ``draws`` random regroupings of the pool: the draws of
+    :func:`random_group_values` (the same permutations, in the same order), computed many at a
+    time as batched matrix products.
+
+    An overview tests every layer, each with enough draws for Holm's correction (1079 for 54
+    layers), so the draws must be cheap: a chunk of draws' group means is one product of
+    their scaled one-hot memberships with the examples' values, and their distances come from
+    the Gram matrices (``|a - b|^2 = |a|^2 + |b|^2 - 2 a.b``).
+
+    Returns
+    -------
+    ndarray of shape (draws,)
+    """
+    rng = check_random_state(random_state)
+    n_groups = len(pool.names)
+    values = np.asarray(pool.values, dtype=np.float64)
+    n, n_neurons = values.shape
+    counts = np.bincount(pool.labels, minlength=n_groups).astype(np.float64)
+    if np.any(counts == 0):
+        raise ValueError("every group needs at least one example")
+    perms = np.stack([rng.permutation(pool.labels) for _ in range(draws)])
+    chunk = max(1, _CHUNK_BYTES // max(1, 8 * n_groups * max(n, n_neurons)))
+    upper = np.triu_indices(n_groups, 1)
+    out = np.empty(draws)
+    for start in range(0, draws, chunk):
+        labels = perms[start : start + chunk]
+        d = len(labels)
+        weights = np.zeros((d, n_groups, n))
+        weights[np.arange(d)[:, None], labels, np.arange(n)[None, :]] = 1.0 / counts[labels]
+        means = weights @ values  # (d, groups, neurons)
+        means -= means.mean(axis=1, keepdims=True)
+        square = np.einsum("dgn,dgn->dg", means, means)
+        gram = means @ means.transpose(0, 2, 1)
+        dist2 = square[:, :, None] + square[:, None, :] - 2.0 * gram
+        dist = np.sqrt(np.maximum(dist2[:, upper[0], upper[1]], 0.0))
+        out[start : start + d] = dist.mean(axis=1)
+    return out
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of ``p_values`` for testing them all at once.
+
+    Testing 54 layers at 5 % finds 2.7 of them "significant" by chance alone; a layer whose
+    adjusted p-value is at most 0.05 stays significant with the family-wise error held at 5 %.
+    The smallest p-value is multiplied by the number of tests m, the next by m - 1, and so on,
+    each kept at least as large as the one before and at most 1.
+
+    Parameters
+    ----------
+    p_values : sequence of float
+
+    Returns
+    -------
+    ndarray of float, in the order given
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted
+
+
+def draws_for(n_tests: int, level: float = 0.05) -> int:
+    """Random draws a permutation test needs so that, run ``n_tests`` times, its smallest
+    possible p-value (``1 / (draws + 1)``) still passes ``level`` after Holm's correction."""
+    return int(np.ceil(n_tests / level)) - 1
 
 
 def _times(value: float) -> str:
