@@ -15,8 +15,9 @@ from dash.exceptions import PreventUpdate
 
 from layouts.controls import layer_options
 from layouts.ids import ID
+from topomap_core.analyses.describe import default_layer as model_default_layer
 from topomap_core.config import data_dir as default_data_dir
-from topomap_core.errors import TopomapError, one_line
+from topomap_core.errors import JobError, TopomapError, one_line
 from topomap_core.io.demo import DEMO_CHECKPOINTS
 from topomap_core.jobs.registry import get_job
 from topomap_core.jobs.runner import run
@@ -37,8 +38,9 @@ def app_data_dir(app: Dash) -> Path:
 
 
 def readable_error(exc: BaseException) -> str:
-    """A message for the page: a TopomapError's own text, else what kind of failure it was."""
-    if isinstance(exc, TopomapError):
+    """A message for the page: a TopomapError's or a failed job's own text (which says what
+    stopped it), else what kind of failure it was."""
+    if isinstance(exc, (TopomapError, JobError)):
         text = one_line(exc)
         return text[0].upper() + text[1:]
     return f"Something went wrong ({type(exc).__name__}: {one_line(exc)})"
@@ -122,25 +124,23 @@ def series_description(
 
 
 def default_layer(layers: list[dict[str, Any]], current: str | None = None) -> str | None:
-    """The layer to select: ``current`` if the model has it, else a hidden Dense/Conv layer.
-
-    Among the layers before the output that have at least 3 neurons, Dense and convolution
-    layers are preferred, and of those the last one: the deepest hidden representation
-    (``dense`` for the MLP demo, ``conv2`` for a conv1 -> conv2 -> output network).
-    """
+    """The layer to select: ``current`` if the model has it, else the model's default
+    (:func:`topomap_core.analyses.describe.default_layer`: the Dense/Conv layer nearest the
+    output with at least 16 neurons)."""
     names = [layer["name"] for layer in layers]
     if current in names:
         return current
-    if not layers:
-        return None
-    hidden = layers[:-1] or layers
-    usable = [layer for layer in hidden if layer["neurons"] >= 3]
-    usable = usable or [layer for layer in layers if layer["neurons"] >= 3]
-    if not usable:
-        return layers[0]["name"]  # nothing can be mapped; the run will say why
-    preferred = [layer for layer in usable if "Dense" in layer["class"] or "Conv" in layer["class"]]
-    pool = preferred or usable
-    return pool[-1]["name"]
+    return model_default_layer(layers)[0]
+
+
+def default_layer_hint(layers: list[dict[str, Any]], value: str | None) -> str:
+    """`` "Showing conv2d_6 (128 neurons): the Dense/Conv layer nearest the output with at
+    least 16 neurons."`` when ``value`` is the model's default, else ""."""
+    name, why = model_default_layer(layers)
+    if name is None or name != value:
+        return ""
+    n = next(layer["neurons"] for layer in layers if layer["name"] == name)
+    return f" Showing {name} ({n} neurons): {why}."
 
 
 @dataclass
@@ -167,7 +167,8 @@ def list_layers(
         return LayerChoice(message="Choose a model.", ok=False)
     store = Store(data_dir)
     try:
-        layers = model_description(ref, data_dir)["layers"]
+        description = model_description(ref, data_dir)
+        layers = description["layers"]
     except Exception as exc:  # a corrupt model must give a message, never a crash
         name = store.display_name(ref) if isinstance(ref, str) else str(ref)[:80]
         text = hide_stored_ref(readable_error(exc), ref, name)
@@ -178,7 +179,22 @@ def list_layers(
     missing = bool(current and value != current and current != default)
     if missing:
         text += f" Layer {current!r} is not in this model; showing {value!r}."
+    elif value != current:
+        text += default_layer_hint(layers, value)
+    text += converted_text(description)
     return LayerChoice(layer_options(layers), value, text, warning=missing)
+
+
+def converted_text(description: dict[str, Any]) -> str:
+    """`` "Converted from Keras 2: dropped DepthwiseConv2D groups=1 in 13 layers."`` for a file
+    that needed the Keras 2 rewrites (:mod:`topomap_core.io.legacy`), and the model's own input
+    preparation (a first ``Rescaling`` layer), else ""."""
+    done = description.get("converted") or []
+    text = f" Converted from Keras 2: {'; '.join(done)}." if done else ""
+    scaling = (description.get("input") or {}).get("scaling")
+    if scaling:
+        text += f" It prepares its input itself ({scaling}): give it raw values."
+    return text
 
 
 #: What a model's message says while its layers are read.

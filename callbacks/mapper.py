@@ -35,12 +35,13 @@ from topomap_core.store import Store
 
 from .common import list_layers, message, readable_error, register_layer_list
 from .jobs import JobTab, register_job, stored_result, timed
+from .maps import DATA_INPUTS
 from .maps import result_from_store as maps_result
 from .url import Link, Tab, field_link
 
 #: The controls of a request: the sidebar's data and seed, then the tab's own.
 INPUTS: tuple[tuple[str, str], ...] = (
-    ("data", ID.DATA_SELECT),
+    *DATA_INPUTS,
     ("seed", ID.SEED_INPUT),
     ("model", M.MODEL),
     ("layer", M.LAYER),
@@ -74,7 +75,8 @@ def mapper_data(outcome, request: MapperRequest, values: dict[str, Any]) -> dict
 
 
 def describe(result: MapperResult) -> str:
-    """One line per graph: nodes, links, components, cycles, purity, noise (or why empty)."""
+    """One line per graph: nodes, links, components, cycles, purity, noise (or why empty);
+    then the input check's warnings (wrongly prepared input)."""
     lines = []
     for index, graph in enumerate(result.graphs):
         empty = empty_message(result, index)
@@ -89,6 +91,7 @@ def describe(result: MapperResult) -> str:
             f"{top['n_components']} components, {top['n_cycles']} cycles{shown}; eps "
             f"{graph.eps:.3g}, {graph.n_noise} of {graph.n_examples} examples in no node."
         )
+    lines += [f"Warning: {text}" for text in result.warnings()]
     return "\n".join(lines)
 
 

@@ -44,6 +44,8 @@ INPUTS: tuple[tuple[str, str], ...] = (
     ("model", ID.MODEL_SELECT),
     ("data", ID.DATA_SELECT),
     ("layer", ID.LAYER_SELECT),
+    ("preprocess", ID.PREPROCESS_INPUT),
+    ("resize", ID.RESIZE_SELECT),
     ("groups", ID.GROUPS_SELECT),
     ("random_groups", ID.RANDOM_GROUPS),
     ("per_group", ID.PER_GROUP),
@@ -52,6 +54,11 @@ INPUTS: tuple[tuple[str, str], ...] = (
     ("selection", ID.SELECTION_SELECT),
     ("nap", ID.NAP_SELECT),
     ("nap_class", ID.NAP_CLASS_SELECT),
+)
+
+#: The sidebar's data controls: the data and how it is prepared for the model.
+DATA_INPUTS: tuple[tuple[str, str], ...] = tuple(
+    (name, cid) for name, cid in INPUTS if name in ("data", "preprocess", "resize")
 )
 
 #: The sidebar's controls every tab shares: data, grouping and layout (the custom group
@@ -93,38 +100,66 @@ def result_from_store(data_dir: str | Path, data: dict | None) -> MapResult | No
 # ------------------------------------------------------------------------------ the data
 
 
+@dataclass
+class DataCheck:
+    """The data message: its text, whether the data can be used, and whether the model's
+    check of them warns (wrongly prepared input, labels that do not number its classes).
+
+    Unpacks as ``text, ok``.
+    """
+
+    text: str
+    ok: bool
+    warning: bool = False
+
+    def __iter__(self):
+        return iter((self.text, self.ok))
+
+
 def check_data(
-    model_ref: str | None, data_ref: str | None, groups: str | None, data_dir: str | Path
-) -> tuple[str, bool]:
-    """Whether the data can be fed to the model (and grouped as asked).
+    model_ref: str | None,
+    data_ref: str | None,
+    groups: str | None,
+    data_dir: str | Path,
+    preprocess: str | None = None,
+    resize: str | None = None,
+) -> DataCheck:
+    """Whether the data can be fed to the model (and grouped as asked), prepared as asked,
+    and what the model does with their first batch.
 
     Returns
     -------
-    message : str
-        E.g. ``"540 examples, 10 classes; fits the model's input 8×8×1."`` or
-        ``"data examples have shape (5, 5, 1) but the model expects (8, 8, 1)"``.
-    ok : bool
+    DataCheck
+        E.g. ``"540 examples, 10 classes; fits the model's input 8×8×1. Input: preprocess
+        auto = none: ..."`` or ``"data examples have shape (5, 5, 1) but the model expects
+        (8, 8, 1)"``, with the check's warnings after the text.
     """
     if not model_ref or not data_ref:
-        return "", True
+        return DataCheck("", True)
     try:
         # The model's input shape, from the cache or a job process: no model is loaded here.
         model_description(model_ref, data_dir)
     except Exception:
-        return "", True  # the model's own message says what is wrong with it
+        return DataCheck("", True)  # the model's own message says what is wrong with it
     store = Store(data_dir)
+    warnings: list[str] = []
     try:
         # The data is read in a job process (untrusted, possibly large); the answer is
         # cached by content, so a change of another control answers at once.
         job = get_job("check-data")
-        request = job.validate({"model": model_ref, "data": data_ref, "groups": groups})
+        values = {"model": model_ref, "data": data_ref, "groups": groups}
+        values.update({k: v for k, v in (("preprocess", preprocess), ("resize", resize)) if v})
+        request = job.validate(values)
         answer = run(job, request, data_dir, timeout=DESCRIBE_TIMEOUT_S).view
         text, ok = str(answer["text"]), bool(answer["ok"])
+        warnings = [str(w) for w in answer.get("warnings", [])]
     except Exception as exc:
         text, ok = readable_error(exc), False
     if not ok:
         text = hide_stored_ref(text[:1].upper() + text[1:], data_ref, store.display_name(data_ref))
-    return text, ok
+    if warnings:
+        text += " Warning: " + " ".join(warnings)
+    return DataCheck(text, ok, bool(warnings))
 
 
 # ------------------------------------------------------------------------------- the view
@@ -254,17 +289,24 @@ def register(app: Dash, data_dir: Path) -> None:
         Input(ID.DATA_SELECT, "value"),
         Input(ID.GROUPS_SELECT, "value"),
         Input(ID.TABS, "value"),
+        Input(ID.PREPROCESS_INPUT, "value"),
+        Input(ID.RESIZE_SELECT, "value"),
         prevent_initial_call=True,
     )
     def on_data_selected(
-        model_ref: str | None, data_ref: str | None, groups: str | None, tab: str | None
+        model_ref: str | None,
+        data_ref: str | None,
+        groups: str | None,
+        tab: str | None,
+        preprocess: str | None,
+        resize: str | None,
     ):
         if tab == "compare":
             raise PreventUpdate  # the Compare tab checks the data against its models A and B
         if tab not in (None, "maps"):
             return None  # this model is not what the open tab uses
-        text, ok = check_data(model_ref, data_ref, groups, data_dir)
-        return message(text, ok)
+        check = check_data(model_ref, data_ref, groups, data_dir, preprocess, resize)
+        return message(check.text, check.ok, warning=check.ok and check.warning)
 
     graphs = (ID.MAPS_GRAPH, ID.DENDROGRAM_GRAPH, ID.SCATTER_GRAPH, ID.SELECTED_MAP_GRAPH)
 

@@ -18,6 +18,7 @@ from layouts import overview as layout
 from layouts.figures.maps import empty_figure
 from layouts.figures.separation import overview_figure, separation_figure
 from layouts.ids import ID
+from layouts.maps import notes_block
 from layouts.overview import OverviewIds as O
 from layouts.page import TabPane
 from topomap_core.analyses.overview import OverviewRequest, OverviewResult, default_layers
@@ -34,6 +35,7 @@ INPUTS: tuple[tuple[str, str], ...] = (
     *SHARED_INPUTS,
     ("layers", O.LAYERS),
     ("draws", O.DRAWS),
+    ("scale", O.SCALE),
 )
 
 
@@ -67,12 +69,13 @@ def result_from_store(data_dir: str | Path, data: dict | None) -> OverviewResult
     return stored_result("overview", data_dir, data)
 
 
-def overview_views(data_dir: str | Path, data: dict | None) -> tuple[go.Figure, go.Figure]:
-    """The maps (one row per layer) and the separation curve; placeholders without a result."""
+def overview_views(data_dir: str | Path, data: dict | None) -> tuple[go.Figure, go.Figure, list]:
+    """The maps (one row per layer), the separation curve and the notes (the input check,
+    Holm's correction); placeholders without a result."""
     result = result_from_store(data_dir, data)
     if result is None:
         text = layout.NO_OVERVIEW if not data else "The stored overview is gone: press Run."
-        return empty_figure(text, height=420), empty_figure("", height=300)
+        return empty_figure(text, height=420), empty_figure("", height=300), []
     try:
         rows = result.layers
         names = [row.name for row in rows]
@@ -83,12 +86,13 @@ def overview_views(data_dir: str | Path, data: dict | None) -> tuple[go.Figure, 
         )  # fmt: skip
         spreads = [row.separation.spread for row in rows]
         curve = separation_figure(
-            names, scores, [low for low, _ in spreads], [high for _, high in spreads]
-        )
-        return maps, curve
+            names, scores, [low for low, _ in spreads], [high for _, high in spreads],
+            significant=[bool(p <= 0.05) for p in result.p_holm()],
+        )  # fmt: skip
+        return maps, curve, notes_block(result.notes())
     except Exception as exc:  # a message in the page rather than a failed callback
         text = f"Could not draw the overview: {readable_error(exc)}"
-        return empty_figure(text, height=420), empty_figure("", height=300)
+        return empty_figure(text, height=420), empty_figure("", height=300), []
 
 
 def layers_hint(model_ref: str | None, data_dir: str | Path) -> str:
@@ -123,6 +127,7 @@ def register(app: Dash, data_dir: Path) -> None:
     @app.callback(
         Output(O.MAPS, "figure"),
         Output(O.CURVE, "figure"),
+        Output(O.NOTES, "children"),
         Input(O.RESULT, "data"),
         prevent_initial_call=True,
     )
@@ -140,6 +145,8 @@ LINKS: tuple[Link, ...] = (
     Link("layers", _layers_check, None, O.LAYERS, label="layers"),
     Link("draws", field_check(OverviewRequest, "draws"), layout.DEFAULTS["draws"], O.DRAWS,
          label="random draws"),
+    Link("scale", field_check(OverviewRequest, "scale"), layout.DEFAULTS["scale"], O.SCALE,
+         label="colour scale"),
 )  # fmt: skip
 
 TAB = Tab(TabPane("overview", "Overview", layout.build), register, LINKS)

@@ -29,12 +29,13 @@ from topomap_core.store import Store
 
 from .common import list_layers, register_layer_list
 from .jobs import JobTab, register_job, stored_result, timed
+from .maps import DATA_INPUTS
 from .url import Link, Tab, field_link
 
 #: The controls the request is made of: the tab's, and the sidebar's data and seed.
 INPUTS: tuple[tuple[str, str], ...] = (
     ("model", T.MODEL),
-    ("data", ID.DATA_SELECT),
+    *DATA_INPUTS,
     ("layer", T.LAYER),
     ("grid", T.GRID),
     ("neighbourhood", T.NEIGHBOURHOOD),

@@ -13,6 +13,7 @@ from dash import dcc, html
 
 from topomap_core.analyses.topomap import GRID_METHOD
 from topomap_core.analyses.view import ViewRequest
+from topomap_core.io.prepare import PRESETS
 from topomap_core.params import bounds, defaults
 from topomap_core.placement import LAYOUT_METHODS, seed_note
 
@@ -133,6 +134,49 @@ def number_input(cls: type, cid: str, name: str, step: float | str = 1, **kwargs
     )
 
 
+def preparation_fields() -> html.Div:
+    """Preprocess (a preset, or scale:offset typed in) and Resize: how the data are prepared
+    for the model (:mod:`topomap_core.io.prepare`), shared by every tab."""
+    presets = html.Datalist(
+        [html.Option(value=name, label=text) for name, text in PRESETS.items()],
+        id=ID.PREPROCESS_PRESETS,
+    )
+    return html.Div(
+        [
+            field(
+                "Preprocess",
+                dcc.Input(
+                    id=ID.PREPROCESS_INPUT,
+                    type="text",
+                    list=ID.PREPROCESS_PRESETS,
+                    value=DEFAULTS["preprocess"],
+                    debounce=True,
+                    placeholder="auto",
+                    spellCheck=False,
+                ),
+                "How the model expects its input: auto, none, unit (x/255), symmetric "
+                "(x/127.5 − 1), caffe, torch, tf, or scale:offset such as 1/255:0.",
+            ),
+            presets,
+            field(
+                "Resize",
+                dcc.Dropdown(
+                    id=ID.RESIZE_SELECT,
+                    options=[
+                        {"label": "No (a misfit is refused)", "value": "none"},
+                        {"label": "Bilinear, to the model's input", "value": "bilinear"},
+                    ],
+                    value=DEFAULTS["resize"],
+                    clearable=False,
+                    searchable=False,
+                ),
+                "Array images of another size or channel count than the model's input.",
+            ),
+        ],
+        className="field-row preparation",
+    )
+
+
 def _upload(upload_id: str, text: str, accept: str) -> dcc.Upload:
     return dcc.Upload(
         id=upload_id,
@@ -197,6 +241,7 @@ def build(
         ),
         _upload(ID.DATA_UPLOAD, "an .npz / .zip file", ".npz,.zip"),
         html.Div(id=ID.DATA_MESSAGE, className="message", role="status"),
+        preparation_fields(),
     )
     groups = _section(
         "3",

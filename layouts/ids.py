@@ -23,6 +23,9 @@ class ID(StrEnum):
     DATA_UPLOAD = "data-upload"
     DATA_SELECT = "data-select"
     DATA_MESSAGE = "data-message"
+    PREPROCESS_INPUT = "preprocess-input"
+    PREPROCESS_PRESETS = "preprocess-presets"
+    RESIZE_SELECT = "resize-select"
     LAYER_SELECT = "layer-select"
 
     # Grouping and method

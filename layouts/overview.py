@@ -25,6 +25,8 @@ class OverviewIds(StrEnum):
     LAYERS = "overview-layers"
     LAYERS_HINT = "overview-layers-hint"
     DRAWS = "overview-draws"
+    SCALE = "overview-scale"
+    NOTES = "overview-notes"
     RUN = "overview-run"
     CANCEL = "overview-cancel"
     PROGRESS_BAR = "overview-progress-bar"
@@ -54,7 +56,10 @@ _STATIC = {"displaylogo": False, "responsive": True, "displayModeBar": False}
 
 def _field(label: str, control, hint_id: str | None = None, hint: str = "") -> html.Div:
     parts = [html.Label(label, htmlFor=control.id), control]
-    parts.append(html.Small(hint, id=hint_id, className="hint") if hint_id else None)
+    if hint_id:
+        parts.append(html.Small(hint, id=hint_id, className="hint"))
+    elif hint:
+        parts.append(html.Small(hint, className="hint"))
     return html.Div([p for p in parts if p is not None], className="field")
 
 
@@ -66,10 +71,11 @@ def build(store: Store | None = None) -> html.Div:
             html.H2("Whole network"),
             html.P(
                 "The maps of every Dense and Conv layer of the sidebar's model, one row per "
-                "layer (each on its own colour scale, ± in its label) and one column per group, "
-                "and how far apart the groups are in each layer compared with random groups "
-                "of the same sizes: 1× is chance. Data, groups, layout method and seed are "
-                "the sidebar's.",
+                "layer (each on its own colour scale, ± in its label, or one for all) and one "
+                "column per group, and how far apart the groups are in each layer compared "
+                "with random groups of the same sizes: 1× is chance; a filled marker separates "
+                "more than chance after Holm's correction for the number of layers. Data, "
+                "groups, layout method and seed are the sidebar's.",
                 className="help",
             ),
             html.Div(
@@ -95,6 +101,20 @@ def build(store: Store | None = None) -> html.Div:
                             value=DEFAULTS["draws"],
                             debounce=True,
                         ),
+                        hint="At least; more when many layers are tested (Holm's correction).",
+                    ),
+                    _field(
+                        "Colour scale",
+                        dcc.Dropdown(
+                            id=OverviewIds.SCALE,
+                            options=[
+                                {"label": "One per layer", "value": "layer"},
+                                {"label": "One for all layers", "value": "shared"},
+                            ],
+                            value=DEFAULTS["scale"],
+                            clearable=False,
+                            searchable=False,
+                        ),
                     ),
                 ],
                 className="tab-fields",
@@ -107,6 +127,7 @@ def build(store: Store | None = None) -> html.Div:
         [
             dcc.Store(id=OverviewIds.RESULT, data=None),
             setup,
+            html.Div(id=OverviewIds.NOTES, className="map-notes", role="status"),
             html.Section(
                 [
                     html.H2("Separation along depth"),

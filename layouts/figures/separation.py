@@ -101,17 +101,31 @@ def overview_figure(
 
 
 def separation_figure(
-    layers: Sequence[str], scores: Sequence[float], lows: Sequence[float], highs: Sequence[float]
+    layers: Sequence[str],
+    scores: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    significant: Sequence[bool] | None = None,
 ) -> go.Figure:
     """The separation curve: each layer's score (with its 5-95 % spread over the random
-    draws) along depth, and chance (1) as a dashed line."""
+    draws) along depth, and chance (1) as a dashed line; ``significant`` layers (more than
+    chance after Holm's correction for the number of layers) filled, the others hollow."""
     scores_a = np.asarray(scores, dtype=float)
+    filled = [True] * len(scores_a) if significant is None else list(significant)
     fig = go.Figure(
         go.Scatter(
             x=[str(layer) for layer in layers],
             y=scores_a,
             mode="lines+markers",
             line={"color": ACCENT},
+            marker={
+                "size": 8,
+                "color": [ACCENT if f else "white" for f in filled],
+                "line": {"color": ACCENT, "width": 2},
+            },
+            customdata=[
+                "more than chance (Holm)" if f else "not significant (Holm)" for f in filled
+            ],  # fmt: skip
             error_y={
                 "type": "data",
                 "symmetric": False,
@@ -119,7 +133,7 @@ def separation_figure(
                 "arrayminus": scores_a - np.asarray(lows, dtype=float),
                 "color": MUTED,
             },
-            hovertemplate="%{x}: %{y:.2f}× chance<extra></extra>",
+            hovertemplate="%{x}: %{y:.2f}× chance, %{customdata}<extra></extra>",
             name="groups",
         )
     )

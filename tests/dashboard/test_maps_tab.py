@@ -91,7 +91,10 @@ def test_upload_valid_model_stores_it_and_lists_layers(data_dir, seq_with_input,
     choice = common.list_layers(ref, "dense", data_dir)
     assert choice.options == outcome.layers.options
     assert choice.value == "hidden"
-    assert choice.message == "tiny.keras: 2 layers."
+    assert choice.message == (
+        "tiny.keras: 2 layers. Showing hidden (4 neurons): the Dense/Conv layer nearest the "
+        "output with at least 3 neurons (none has 16)."
+    )
     # A layer asked for by name (e.g. in a link) that the model lacks is mentioned.
     choice = common.list_layers(ref, "conv9", data_dir)
     assert choice.value == "hidden"
@@ -450,3 +453,47 @@ def test_app_builds_and_serves_the_page(demo_dir, tmp_path):
         "train-run.n_clicks",
     ]
     assert json.loads(json.dumps(layout.get_json()))  # plain JSON, nothing exotic
+
+
+def test_the_data_check_warns_about_raw_pixels_and_the_preprocess_control_fixes_it(data_dir):
+    """Issue 19: 8-bit pixels fed to a model trained on [0, 1] got no word; the sidebar's
+    Preprocess (2 Data) is part of the request and of its key."""
+    from topomap_core.io.data import digits_split
+
+    _, _, x, y = digits_split()
+    content = _npz(x=np.round(x * 255).astype(np.uint8), y=y)
+    outcome = uploads.upload_data(as_upload(content), "digits-8bit.npz", "demo:digits", data_dir)
+    check = maps.check_data("demo:digits-cnn", outcome.value, "label", data_dir)
+    assert check.ok and check.warning and "raw pixel values" in check.text
+    fixed = maps.check_data("demo:digits-cnn", outcome.value, "label", data_dir, "unit")
+    assert fixed.ok and not fixed.warning and "preprocess unit (x/255)" in fixed.text
+    values = {**FAST, "model": "demo:digits-cnn", "data": outcome.value, "layer": "conv2"}
+    _, request = maps.view_request({**values, "preprocess": "unit"})
+    assert request.preprocess == "unit" and request.resize == "none"
+    _, plain = maps.view_request({**values, "preprocess": ""})  # a cleared field: auto
+    assert plain.preprocess == "auto"
+    assert view_key(data_dir, request) != view_key(data_dir, plain)
+    with pytest.raises(TopomapError, match="Preprocess 'imagenet'"):
+        maps.view_request({**values, "preprocess": "imagenet"})
+    # Every tab that feeds the sidebar's data to a model makes its request with them.
+    from callbacks import mapper, overview, train_topographic
+
+    for inputs in (maps.SHARED_INPUTS, mapper.INPUTS, overview.INPUTS, train_topographic.INPUTS):
+        names = [name for name, _ in inputs]
+        assert "preprocess" in names and "resize" in names
+
+
+def test_a_keras2_upload_says_it_was_converted_and_why_its_layer_was_chosen(data_dir, tmp_path):
+    import zoo
+
+    path = zoo.keras2_h5(zoo.mini_xception(), tmp_path / "fer2013_mini_XCEPTION.h5")
+    outcome = uploads.upload_model(as_upload(path.read_bytes()), path.name, None, data_dir)
+    assert outcome.ok, outcome.message
+    choice = outcome.layers
+    assert choice.value == "conv2d_6"
+    assert "Showing conv2d_6 (128 neurons): the Dense/Conv layer nearest the output" in (
+        choice.message
+    )
+    assert "Converted from Keras 2: dropped SeparableConv2D groups=1 in 8 layers; " in (
+        choice.message
+    )

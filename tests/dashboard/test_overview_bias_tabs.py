@@ -50,8 +50,11 @@ def test_the_controls_make_the_requests():
 def test_the_overview_shows_one_row_per_layer_and_the_curve(stored):
     data, status = jobs.run_job(overview.JOB, OVERVIEW, stored, compute=no_compute)
     assert status == "Loaded the stored overview: 2 layers, 10 groups."
-    maps, curve = overview.overview_views(stored, data)
+    maps, curve, notes = overview.overview_views(stored, data)
     assert len(maps.data) == 2 * 10
+    # Holm's correction for the two layers is said, and marks the curve (filled: it holds).
+    assert any("after Holm's correction for 2 layers" in str(p.children) for p in notes)
+    assert curve.data[0].marker.color[0] in ("white", curve.data[0].line.color)
     assert list(curve.data[0].x) == ["conv1", "conv2"]  # depth order, whatever was typed
     assert all(score > 1 for score in curve.data[0].y)
     titles = [maps.layout[f"yaxis{k}"].title.text for k in (1, 11)]
@@ -69,7 +72,8 @@ def test_the_bias_view_shows_the_score_its_sentence_and_both_rows(stored):
 
 
 def test_no_result_and_a_bad_control_say_what_to_do(tmp_path):
-    maps, _ = overview.overview_views(tmp_path, None)
+    maps, _, notes = overview.overview_views(tmp_path, None)
+    assert notes == []
     assert "press Run" in maps.layout.annotations[0].text
     data, status = jobs.run_job(overview.JOB, {**OVERVIEW, "draws": 1}, tmp_path, no_compute)
     assert data is None and status.startswith("Run failed: Random draws 1 (must be between 2")

@@ -69,6 +69,8 @@ def test_round_trip_of_every_key():
         "model": HEX,
         "data": "cd" * 32,
         "layer": "backbone/conv2",
+        "preprocess": "0.00392156863:-1",
+        "resize": "bilinear",
         "groups": "label+correctness",
         "random_groups": 3,
         "per_group": 50,

@@ -33,12 +33,13 @@ BASE = "demo:digits-mlp"
 
 
 def _message(response: dict, component: str) -> tuple[str, bool]:
-    """Text of a message Span in a callback response, and whether it is styled as ok."""
+    """Text of a message Span in a callback response, and whether it is not an error (styled
+    as ok, or as a warning: usable, with something to know)."""
     span = response[component]["children"]
     if span is None:
         return "", True
     props = span["props"]
-    return props["children"], props.get("className") == "msg-ok"
+    return props["children"], props.get("className") in ("msg-ok", "msg-warning")
 
 
 def upload_model(server, filename: str, content: bytes) -> tuple[dict, str, bool]:
