@@ -119,6 +119,17 @@ def field(label: str, control: Any, hint: str | None = None) -> html.Div:
     return html.Div(parts, className="field")
 
 
+def select(cid: str, options: Mapping[str, str], value: str) -> dcc.Dropdown:
+    """A dropdown of fixed choices (value -> label), not clearable, not searchable."""
+    return dcc.Dropdown(
+        id=cid,
+        options=[{"label": label, "value": key} for key, label in options.items()],
+        value=value,
+        clearable=False,
+        searchable=False,
+    )
+
+
 def number_input(cls: type, cid: str, name: str, step: float | str = 1, **kwargs: Any):
     """A number field for field ``name`` of request ``cls``: its bounds and default."""
     low, high = bounds(cls, name)
@@ -160,15 +171,13 @@ def preparation_fields() -> html.Div:
             presets,
             field(
                 "Resize",
-                dcc.Dropdown(
-                    id=ID.RESIZE_SELECT,
-                    options=[
-                        {"label": "No (a misfit is refused)", "value": "none"},
-                        {"label": "Bilinear, to the model's input", "value": "bilinear"},
-                    ],
-                    value=DEFAULTS["resize"],
-                    clearable=False,
-                    searchable=False,
+                select(
+                    ID.RESIZE_SELECT,
+                    {
+                        "none": "No (a misfit is refused)",
+                        "bilinear": "Bilinear, to the model's input",
+                    },
+                    DEFAULTS["resize"],
                 ),
                 "Array images of another size or channel count than the model's input.",
             ),
@@ -303,28 +312,18 @@ def build(
             [
                 field(
                     "Averaged",
-                    dcc.Dropdown(
-                        id=ID.NAP_SELECT,
-                        options=[
-                            {"label": "Activations (NAP)", "value": "mean"},
-                            {"label": "Gradient × activation (GradNAP)", "value": "grad"},
-                        ],
-                        value=DEFAULTS["nap"],
-                        clearable=False,
-                        searchable=False,
+                    select(
+                        ID.NAP_SELECT,
+                        {"mean": "Activations (NAP)", "grad": "Gradient × activation (GradNAP)"},
+                        DEFAULTS["nap"],
                     ),
                 ),
                 field(
                     "GradNAP class",
-                    dcc.Dropdown(
-                        id=ID.NAP_CLASS_SELECT,
-                        options=[
-                            {"label": "True class", "value": "true"},
-                            {"label": "Predicted class", "value": "predicted"},
-                        ],
-                        value=DEFAULTS["nap_class"],
-                        clearable=False,
-                        searchable=False,
+                    select(
+                        ID.NAP_CLASS_SELECT,
+                        {"true": "True class", "predicted": "Predicted class"},
+                        DEFAULTS["nap_class"],
                     ),
                 ),
             ],

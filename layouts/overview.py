@@ -14,7 +14,7 @@ from topomap_core.analyses.overview import OverviewRequest
 from topomap_core.params import bounds, defaults
 from topomap_core.store import Store
 
-from .controls import run_block
+from .controls import run_block, select
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -105,15 +105,10 @@ def build(store: Store | None = None) -> html.Div:
                     ),
                     _field(
                         "Colour scale",
-                        dcc.Dropdown(
-                            id=OverviewIds.SCALE,
-                            options=[
-                                {"label": "One per layer", "value": "layer"},
-                                {"label": "One for all layers", "value": "shared"},
-                            ],
-                            value=DEFAULTS["scale"],
-                            clearable=False,
-                            searchable=False,
+                        select(
+                            OverviewIds.SCALE,
+                            {"layer": "One per layer", "shared": "One for all layers"},
+                            DEFAULTS["scale"],
                         ),
                     ),
                 ],

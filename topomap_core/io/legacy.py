@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import one_line
+from .model_safety import config_objects
 
 __all__ = ["REWRITES", "Rewrite", "convert", "keras_cause", "rewritten_copy"]
 
@@ -113,15 +114,9 @@ REWRITES: tuple[Rewrite, ...] = (
 
 def _layers(node: Any) -> Iterator[dict]:
     """Every ``{"class_name", "config"}`` object of a parsed configuration, at any depth."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            if isinstance(item.get("class_name"), str) and isinstance(item.get("config"), dict):
-                yield item
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+    for item in config_objects(node):
+        if isinstance(item.get("class_name"), str) and isinstance(item.get("config"), dict):
+            yield item
 
 
 def convert(model_config: Any) -> tuple[Any, list[str]]:

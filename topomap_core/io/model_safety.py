@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from .archives import check_model_file
 
 keras = config.import_keras()
 
-__all__ = ["check_config", "inspect_model_file"]
+__all__ = ["check_config", "config_objects", "inspect_model_file"]
 
 # Layers that run arbitrary code or read arbitrary files when they are built from a config.
 _UNSAFE_LAYERS = {
@@ -222,16 +223,20 @@ def declared_parameters(model_config: Any) -> int:
     embedding, recurrent, normalisation); others count 0, and the memory limit of the job
     process catches what this misses.
     """
-    total = 0
+    return sum(_layer_parameters(node) for node in config_objects(model_config))
+
+
+def config_objects(model_config: Any) -> Iterator[dict]:
+    """Every object (dict) of a parsed configuration, at any depth, without recursion (a
+    hostile configuration may nest deeply)."""
     stack = [model_config]
     while stack:
         node = stack.pop()
         if isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, dict):
-            total += _layer_parameters(node)
+            yield node
             stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
-    return total
 
 
 def _int(value: Any) -> int:
