@@ -65,9 +65,9 @@ TABS = (
     evaluate.TAB,
 )
 
-#: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports, tabs) and
-#: of the Maps tab's panels (explained regions).
-FEATURES = (uploads, export, page, regions)
+#: Callbacks of the page's shared parts (uploads in the sidebar, the Maps exports) and of the
+#: Maps tab's panels (explained regions).
+FEATURES = (uploads, export, regions)
 
 
 def secret_key(root: Path) -> str:
@@ -123,6 +123,7 @@ def create_app(data_dir: str | Path | None = None) -> Dash:
         feature.register(app, root)
     for tab in TABS:
         tab.register(app, root)
+    page.register(app, TABS)  # which sidebar parts each tab shows, from its request's inputs
     url.register(app, TABS, root)
     # Dash completes its setup on the first request, and under gunicorn's threads a second
     # request in that gap finds no scripts registered: the first page after a (re)start fails

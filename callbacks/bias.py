@@ -25,12 +25,11 @@ from topomap_core.jobs.registry import get_job
 from .common import readable_error
 from .jobs import JobTab, register_job, stored_result, timed
 from .maps import INPUTS as MAP_INPUTS
-from .url import Link, Tab, field_check
+from .url import Link, Tab, field_check, request_inputs
 
 #: The sidebar's controls (not its random groups: the view draws its own), then the tab's.
-INPUTS: tuple[tuple[str, str], ...] = (
-    *[(name, cid) for name, cid in MAP_INPUTS if name != "random_groups"],
-    ("draws", B.DRAWS),
+INPUTS: tuple[tuple[str, str], ...] = request_inputs(
+    BiasRequest, (*MAP_INPUTS, ("draws", B.DRAWS)), exclude=("random_groups",)
 )
 
 
@@ -118,4 +117,4 @@ LINKS: tuple[Link, ...] = (
          label="random draws"),
 )  # fmt: skip
 
-TAB = Tab(TabPane("bias", "Bias", layout.build), register, LINKS)
+TAB = Tab(TabPane("bias", "Bias", layout.build), register, LINKS, INPUTS, BiasRequest)

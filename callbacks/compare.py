@@ -31,6 +31,7 @@ from layouts.figures.training import compare_figure
 from layouts.ids import ID
 from layouts.page import TabPane
 from topomap_core.analyses.compare import CompareRequest, comparison_csv, render_comparison
+from topomap_core.analyses.training_maps import TrainingRequest
 from topomap_core.errors import TopomapError
 from topomap_core.jobs.registry import get_job
 from topomap_core.jobs.results import cached
@@ -342,16 +343,18 @@ def data_check(
     data_ref: str | None,
     groups: str | None,
     data_dir: str | Path,
+    preprocess: str | None = None,
+    resize: str | None = None,
 ) -> tuple[str, bool]:
     """The sidebar's data message on the Compare tab: the data against models A and B (the
     Maps tab's model is not what is compared here); nothing to check for two states."""
     if tab != "compare" or mode != "models":
         return "", True
-    text, ok = check_data(model_a, data_ref, groups, data_dir)
+    text, ok = check_data(model_a, data_ref, groups, data_dir, preprocess, resize)
     if not ok:
         return f"Model A: {text}", False
     if model_b and model_b != model_a:
-        text_b, ok_b = check_data(model_b, data_ref, groups, data_dir)
+        text_b, ok_b = check_data(model_b, data_ref, groups, data_dir, preprocess, resize)
         if not ok_b:
             return f"Model B: {text_b}", False
     return text.replace("the model's input", "the models' input") if model_b else text, True
@@ -432,12 +435,16 @@ def register(app: Dash, data_dir: Path) -> None:
         Input(ID.GROUPS_SELECT, "value"),
         Input(ID.TABS, "value"),
         *[Input(cid, "value") for cid in (C.MODE, C.MODEL_A, C.MODEL_B)],
+        Input(ID.PREPROCESS_INPUT, "value"),
+        Input(ID.RESIZE_SELECT, "value"),
         prevent_initial_call=True,
     )
-    def on_data(data_ref, groups, tab, mode, model_a, model_b):
+    def on_data(data_ref, groups, tab, mode, model_a, model_b, preprocess, resize):
         if tab != "compare":
             raise PreventUpdate  # the Maps tab checks against its own model
-        text, ok = data_check(tab, mode, model_a, model_b, data_ref, groups, data_dir)
+        text, ok = data_check(
+            tab, mode, model_a, model_b, data_ref, groups, data_dir, preprocess, resize
+        )
         return message(text, ok)
 
     @app.callback(
@@ -542,4 +549,7 @@ LINKS: tuple[Link, ...] = (
     Link("state_b", _state_check("state B"), None, C.STATE_B, label="state B", when=_states),
 )
 
-TAB = Tab(TabPane("compare", "Compare", layout.build), register, LINKS)
+TAB = Tab(
+    TabPane("compare", "Compare", layout.build), register, LINKS, INPUTS,
+    (CompareRequest, TrainingRequest),
+)  # fmt: skip

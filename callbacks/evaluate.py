@@ -26,14 +26,18 @@ from topomap_core.store import Store
 from .common import readable_error
 from .jobs import JobTab, register_job, timed
 from .maps import INPUTS as MAPS_INPUTS
-from .url import Link, Tab, field_link
+from .url import Link, Tab, field_link, request_inputs
 
 #: The sidebar's controls but the single method, then this tab's.
-INPUTS: tuple[tuple[str, str], ...] = (
-    *((name, cid) for name, cid in MAPS_INPUTS if name != "method"),
-    ("methods", E.METHODS),
-    ("repeats", E.REPEATS),
-    ("layout_input", E.LAYOUT_INPUT),
+INPUTS: tuple[tuple[str, str], ...] = request_inputs(
+    EvaluateRequest,
+    (
+        *MAPS_INPUTS,
+        ("methods", E.METHODS),
+        ("repeats", E.REPEATS),
+        ("layout_input", E.LAYOUT_INPUT),
+    ),
+    exclude=("method",),
 )
 
 
@@ -104,4 +108,4 @@ LINKS: tuple[Link, ...] = (
     _link("layout_input", E.LAYOUT_INPUT),
 )
 
-TAB = Tab(TabPane("evaluate", "Evaluate", layout.build), register, LINKS)
+TAB = Tab(TabPane("evaluate", "Evaluate", layout.build), register, LINKS, INPUTS, EvaluateRequest)

@@ -444,4 +444,4 @@ LINKS: tuple[Link, ...] = (
     _link("max_examples", "max_examples", M.MAX_EXAMPLES),
 )
 
-TAB = Tab(TabPane("mapper", "Mapper", layout.build), register, LINKS)
+TAB = Tab(TabPane("mapper", "Mapper", layout.build), register, LINKS, INPUTS, MapperRequest)

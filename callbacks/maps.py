@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, html
@@ -269,9 +270,50 @@ def mark_neuron(
 # ----------------------------------------------------------------------------- callbacks
 
 
+def source_changed(model: Any, data: Any, search: str | None) -> bool:
+    """Whether the model or data shown differ from those the address bar's link names: a
+    change by the user (a link being opened sets the controls to its own values)."""
+    query = dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=True))
+    return model != query.get("model", DEFAULTS["model"]) or data != query.get(
+        "data", DEFAULTS["data"]
+    )
+
+
+#: What the data message says while its check runs (a job process: seconds for a large model).
+CHECKING_DATA = "Checking the data against the model…"
+
+
 def register(app: Dash, data_dir: Path) -> None:
     """Register the Maps tab's callbacks: layers, data check, the job, figures, clicks."""
     register_job(app, JOB, data_dir)
+
+    @app.callback(
+        Output(ID.SELECTED_GROUP, "data", allow_duplicate=True),
+        Output(ID.MARKED_NEURON, "data", allow_duplicate=True),
+        Output(ID.URL_WARNINGS, "data", allow_duplicate=True),
+        Input(ID.MODEL_SELECT, "value"),
+        Input(ID.DATA_SELECT, "value"),
+        State(ID.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def on_source(model: Any, data: Any, search: str | None):
+        # The selected group, the marked neuron and the link's warnings belong to the model and
+        # data they were made with: another model's group "7" or neuron 12 means nothing.
+        if not source_changed(model, data, search):
+            raise PreventUpdate
+        return None, None, []
+
+    # At once, in the browser: the previous source's verdict must not stay while the new one
+    # is checked ("fits the model's input 8×8×1" for a model that expects 64×64×1).
+    app.clientside_callback(
+        f"function() {{ return {CHECKING_DATA!r}; }}",
+        Output(ID.DATA_MESSAGE, "children", allow_duplicate=True),
+        *[
+            Input(cid, "value")
+            for cid in (ID.MODEL_SELECT, ID.DATA_SELECT, ID.PREPROCESS_INPUT, ID.RESIZE_SELECT)
+        ],  # fmt: skip
+        prevent_initial_call=True,
+    )
 
     register_layer_list(
         app,
@@ -392,4 +434,4 @@ def _group(raw: Any) -> tuple[Any, str | None]:
         return None, f"group {exc}"
 
 
-TAB = Tab(TabPane("maps", "Maps", maps_layout.build), register, LINKS)
+TAB = Tab(TabPane("maps", "Maps", maps_layout.build), register, LINKS, INPUTS, ViewRequest)

@@ -149,4 +149,4 @@ LINKS: tuple[Link, ...] = (
          label="colour scale"),
 )  # fmt: skip
 
-TAB = Tab(TabPane("overview", "Overview", layout.build), register, LINKS)
+TAB = Tab(TabPane("overview", "Overview", layout.build), register, LINKS, INPUTS, OverviewRequest)

@@ -30,15 +30,19 @@ from topomap_core.store import Store
 from .common import list_layers, readable_error, register_layer_list
 from .jobs import JobTab, register_job, stored_result, timed
 from .maps import SHARED_INPUTS
-from .url import Link, Tab, field_link
+from .url import Link, Tab, field_link, request_inputs
 
 #: The tab's controls, after the sidebar's shared ones.
-INPUTS = (
-    *SHARED_INPUTS,
-    ("model", T.MODEL),
-    ("layer", T.LAYER),
-    ("fv_group", T.GROUP),
-    ("fv_steps", T.STEPS),
+INPUTS = request_inputs(
+    TopographicRequest,
+    (
+        *SHARED_INPUTS,
+        ("model", T.MODEL),
+        ("layer", T.LAYER),
+        ("fv_group", T.GROUP),
+        ("fv_steps", T.STEPS),
+    ),
+    exclude=("method",),  # the layout is the layer's grid
 )
 
 
@@ -181,4 +185,7 @@ LINKS: tuple[Link, ...] = (
     _link("fv_steps", "fv_steps", T.STEPS, "optimisation steps"),
 )
 
-TAB = Tab(TabPane("topographic", "Topographic", layout.build), register, LINKS)
+TAB = Tab(
+    TabPane("topographic", "Topographic", layout.build), register, LINKS, INPUTS,
+    TopographicRequest,
+)  # fmt: skip

@@ -205,4 +205,6 @@ LINKS: tuple[Link, ...] = (
     _link("epochs", "epochs", T.EPOCHS, "epochs"),
 )
 
-TAB = Tab(TabPane(TAB_VALUE, "Train", layout.build), register, LINKS)
+TAB = Tab(
+    TabPane(TAB_VALUE, "Train", layout.build), register, LINKS, INPUTS, TrainTopographicRequest
+)

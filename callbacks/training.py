@@ -611,4 +611,4 @@ LINKS: tuple[Link, ...] = (
     ),
 )
 
-TAB = Tab(TabPane("training", "Training", layout.build), register, LINKS)
+TAB = Tab(TabPane("training", "Training", layout.build), register, LINKS, INPUTS, TrainingRequest)

@@ -100,11 +100,31 @@ class Tab:
         ``register(app, data_dir)``: the tab's callbacks.
     links : sequence of Link
         The URL keys written while the tab is open.
+    inputs : sequence of (request field, component id)
+        The controls the tab's request is made of (its job's ``JobTab.inputs``): the sidebar
+        shows exactly the sidebar controls among them (``callbacks.page``).
+    request_type : type or tuple of types, optional
+        The request class they make (a tab that runs two jobs: both); a test checks that every
+        sidebar control among the inputs is a field of each.
     """
 
     pane: TabPane
     register: Callable[[Dash, Path], None]
     links: Sequence[Link] = field(default_factory=tuple)
+    inputs: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    request_type: type | tuple[type, ...] | None = None
+
+
+def request_inputs(
+    cls: type, pairs: Sequence[tuple[str, str]], exclude: Collection[str] = ()
+) -> tuple[tuple[str, str], ...]:
+    """The (field, component id) pairs of ``pairs`` that are declared fields of request
+    ``cls`` and not in ``exclude`` (fields it declares but does not use): what a tab's request
+    is made of, and so what the sidebar shows on it."""
+    from topomap_core.params import declared
+
+    names = set(declared(cls)) - set(exclude)
+    return tuple((name, cid) for name, cid in pairs if name in names)
 
 
 def field_check(cls: type, name: str, label: str | None = None) -> Check:

@@ -99,7 +99,7 @@ def method_options() -> list[dict[str, str]]:
 
 
 def _section(
-    number: str, title: str, help_text: str, *children: Any, class_name: str = ""
+    number: str, title: str, help_text: str, *children: Any, section_id: str
 ) -> html.Section:
     return html.Section(
         [
@@ -107,7 +107,8 @@ def _section(
             html.P(help_text, className="help"),
             *children,
         ],
-        className=f"panel {class_name}".strip(),
+        id=section_id,
+        className="panel",
     )
 
 
@@ -154,32 +155,38 @@ def preparation_fields() -> html.Div:
     )
     return html.Div(
         [
-            field(
-                "Preprocess",
-                dcc.Input(
-                    id=ID.PREPROCESS_INPUT,
-                    type="text",
-                    list=ID.PREPROCESS_PRESETS,
-                    value=DEFAULTS["preprocess"],
-                    debounce=True,
-                    placeholder="auto",
-                    spellCheck=False,
+            _unit(
+                ID.PREPROCESS_INPUT,
+                field(
+                    "Preprocess",
+                    dcc.Input(
+                        id=ID.PREPROCESS_INPUT,
+                        type="text",
+                        list=ID.PREPROCESS_PRESETS,
+                        value=DEFAULTS["preprocess"],
+                        debounce=True,
+                        placeholder="auto",
+                        spellCheck=False,
+                    ),
+                    "How the model expects its input: auto, none, unit (x/255), symmetric "
+                    "(x/127.5 − 1), caffe, torch, tf, or scale:offset such as 1/255:0.",
                 ),
-                "How the model expects its input: auto, none, unit (x/255), symmetric "
-                "(x/127.5 − 1), caffe, torch, tf, or scale:offset such as 1/255:0.",
+                presets,
             ),
-            presets,
-            field(
-                "Resize",
-                select(
-                    ID.RESIZE_SELECT,
-                    {
-                        "none": "No (a misfit is refused)",
-                        "bilinear": "Bilinear, to the model's input",
-                    },
-                    DEFAULTS["resize"],
+            _unit(
+                ID.RESIZE_SELECT,
+                field(
+                    "Resize",
+                    select(
+                        ID.RESIZE_SELECT,
+                        {
+                            "none": "No (a misfit is refused)",
+                            "bilinear": "Bilinear, to the model's input",
+                        },
+                        DEFAULTS["resize"],
+                    ),
+                    "Array images of another size or channel count than the model's input.",
                 ),
-                "Array images of another size or channel count than the model's input.",
             ),
         ],
         className="field-row preparation",
@@ -199,102 +206,152 @@ def _upload(upload_id: str, text: str, accept: str) -> dcc.Upload:
     )
 
 
+#: The sidebar's sections, each with the controls it holds (their ids), in page order. Which
+#: of them a tab shows follows from the controls its request is made of (``callbacks.page``).
+SIDEBAR_SECTIONS: dict[str, tuple[str, ...]] = {
+    "sidebar-model": (ID.MODEL_SELECT, ID.LAYER_SELECT),
+    "sidebar-data": (ID.DATA_SELECT, ID.PREPROCESS_INPUT, ID.RESIZE_SELECT),
+    "sidebar-groups": (
+        ID.GROUPS_SELECT,
+        ID.RANDOM_GROUPS,
+        ID.PER_GROUP,
+        ID.SELECTION_SELECT,
+        ID.NAP_SELECT,
+        ID.NAP_CLASS_SELECT,
+    ),
+    "sidebar-layout": (ID.METHOD_SELECT, ID.SEED_INPUT),
+}
+
+#: Every control of the sidebar that may feed a request.
+SIDEBAR_CONTROLS: tuple[str, ...] = tuple(c for cs in SIDEBAR_SECTIONS.values() for c in cs)
+
+
+def unit_id(control: str) -> str:
+    """The id of the block that holds a sidebar control with its label, upload and message."""
+    return f"unit-{control}"
+
+
+def _unit(control: str, *children: Any, class_name: str = "") -> html.Div:
+    return html.Div(list(children), id=unit_id(control), className=class_name or None)
+
+
 def build(
     models: list[dict[str, str]],
     data: list[dict[str, str]],
     selections: list[dict[str, str]] = (),  # type: ignore[assignment]
 ) -> html.Aside:
-    """The sidebar with every control, holding the defaults of :data:`DEFAULTS`."""
+    """The sidebar with every control, holding the defaults of :data:`DEFAULTS`; each control
+    in a block of its own (:func:`unit_id`) in one of :data:`SIDEBAR_SECTIONS`."""
     model = _section(
         "1",
         "Model",
         "A trained Keras model. Pick the demo or upload your own (.keras or .h5).",
-        _upload(ID.MODEL_UPLOAD, "a .keras / .h5 file", ".keras,.h5,.hdf5"),
-        field(
-            "Model",
-            dcc.Dropdown(
-                id=ID.MODEL_SELECT,
-                options=models,
-                value=DEFAULTS["model"],
-                clearable=False,
-                searchable=False,
+        _unit(
+            ID.MODEL_SELECT,
+            _upload(ID.MODEL_UPLOAD, "a .keras / .h5 file", ".keras,.h5,.hdf5"),
+            field(
+                "Model",
+                dcc.Dropdown(
+                    id=ID.MODEL_SELECT,
+                    options=models,
+                    value=DEFAULTS["model"],
+                    clearable=False,
+                    searchable=False,
+                ),
+            ),
+            html.Div(id=ID.MODEL_MESSAGE, className="message", role="status"),
+        ),
+        _unit(
+            ID.LAYER_SELECT,
+            field(
+                "Layer",
+                dcc.Dropdown(
+                    id=ID.LAYER_SELECT,
+                    options=[{"label": DEFAULTS["layer"], "value": DEFAULTS["layer"]}],
+                    value=DEFAULTS["layer"],
+                    clearable=False,
+                ),
+                "Whose neurons are laid out and coloured.",
             ),
         ),
-        html.Div(id=ID.MODEL_MESSAGE, className="message", role="status"),
-        field(
-            "Layer",
-            dcc.Dropdown(
-                id=ID.LAYER_SELECT,
-                options=[{"label": DEFAULTS["layer"], "value": DEFAULTS["layer"]}],
-                value=DEFAULTS["layer"],
-                clearable=False,
-            ),
-            "Whose neurons are laid out and coloured.",
-        ),
-        class_name="panel-model",
+        section_id="sidebar-model",
     )
     data_section = _section(
         "2",
         "Data",
         "Examples to feed through the model: the demo digits, an .npz file (x, y, optional "
         "groups) or a .zip of one folder of images per class.",
-        field(
-            "Data",
-            dcc.Dropdown(
-                id=ID.DATA_SELECT,
-                options=data,
-                value=DEFAULTS["data"],
-                clearable=False,
-                searchable=False,
+        _unit(
+            ID.DATA_SELECT,
+            field(
+                "Data",
+                dcc.Dropdown(
+                    id=ID.DATA_SELECT,
+                    options=data,
+                    value=DEFAULTS["data"],
+                    clearable=False,
+                    searchable=False,
+                ),
             ),
+            _upload(ID.DATA_UPLOAD, "an .npz / .zip file", ".npz,.zip"),
+            html.Div(id=ID.DATA_MESSAGE, className="message", role="status"),
         ),
-        _upload(ID.DATA_UPLOAD, "an .npz / .zip file", ".npz,.zip"),
-        html.Div(id=ID.DATA_MESSAGE, className="message", role="status"),
         preparation_fields(),
+        section_id="sidebar-data",
     )
     groups = _section(
         "3",
         "Groups",
         "Each group gets its own map: how the layer responds to that group compared with "
         "the average over all groups.",
-        dcc.RadioItems(
-            id=ID.GROUPS_SELECT,
-            options=[{"label": label, "value": mode} for mode, label in GROUP_LABELS.items()],
-            value=DEFAULTS["groups"],
-            className="radio",
+        _unit(
+            ID.GROUPS_SELECT,
+            dcc.RadioItems(
+                id=ID.GROUPS_SELECT,
+                options=[{"label": label, "value": mode} for mode, label in GROUP_LABELS.items()],
+                value=DEFAULTS["groups"],
+                className="radio",
+            ),
         ),
         html.Div(
             [
-                field(
-                    "Random groups",
-                    dcc.Input(
-                        id=ID.RANDOM_GROUPS,
-                        type="number",
-                        min=0,
-                        max=bounds(ViewRequest, "random_groups")[1],
-                        step=1,
-                        value=DEFAULTS["random_groups"],
-                        debounce=True,
+                _unit(
+                    ID.RANDOM_GROUPS,
+                    field(
+                        "Random groups",
+                        dcc.Input(
+                            id=ID.RANDOM_GROUPS,
+                            type="number",
+                            min=0,
+                            max=bounds(ViewRequest, "random_groups")[1],
+                            step=1,
+                            value=DEFAULTS["random_groups"],
+                            debounce=True,
+                        ),
+                        "Baseline groups of random examples.",
                     ),
-                    "Baseline groups of random examples.",
                 ),
-                field(
-                    "Examples per group",
-                    dcc.Input(
-                        id=ID.PER_GROUP,
-                        type="number",
-                        min=1,
-                        max=bounds(ViewRequest, "per_group")[1],
-                        step=1,
-                        value=DEFAULTS["per_group"],
-                        debounce=True,
+                _unit(
+                    ID.PER_GROUP,
+                    field(
+                        "Examples per group",
+                        dcc.Input(
+                            id=ID.PER_GROUP,
+                            type="number",
+                            min=1,
+                            max=bounds(ViewRequest, "per_group")[1],
+                            step=1,
+                            value=DEFAULTS["per_group"],
+                            debounce=True,
+                        ),
+                        "The paper uses 200.",
                     ),
-                    "The paper uses 200.",
                 ),
             ],
             className="field-row",
         ),
-        html.Div(
+        _unit(
+            ID.SELECTION_SELECT,
             field(
                 "Custom group",
                 dcc.Dropdown(
@@ -306,61 +363,77 @@ def build(
                 ),
                 "Exactly these examples, added next to the groups (Maps tab).",
             ),
-            className="panel-maps-only",
         ),
         html.Div(
             [
-                field(
-                    "Averaged",
-                    select(
-                        ID.NAP_SELECT,
-                        {"mean": "Activations (NAP)", "grad": "Gradient × activation (GradNAP)"},
-                        DEFAULTS["nap"],
+                _unit(
+                    ID.NAP_SELECT,
+                    field(
+                        "Averaged",
+                        select(
+                            ID.NAP_SELECT,
+                            {
+                                "mean": "Activations (NAP)",
+                                "grad": "Gradient × activation (GradNAP)",
+                            },
+                            DEFAULTS["nap"],
+                        ),
                     ),
                 ),
-                field(
-                    "GradNAP class",
-                    select(
-                        ID.NAP_CLASS_SELECT,
-                        {"true": "True class", "predicted": "Predicted class"},
-                        DEFAULTS["nap_class"],
+                _unit(
+                    ID.NAP_CLASS_SELECT,
+                    field(
+                        "GradNAP class",
+                        select(
+                            ID.NAP_CLASS_SELECT,
+                            {"true": "True class", "predicted": "Predicted class"},
+                            DEFAULTS["nap_class"],
+                        ),
                     ),
                 ),
             ],
             className="field-row",
         ),
+        section_id="sidebar-groups",
     )
     layout = _section(
         "4",
         "Layout",
         "How neurons are placed: similar neurons end up close together. UMAP_PSO is the "
         "paper's recommendation.",
-        field(
-            "Method",
-            dcc.Dropdown(
-                id=ID.METHOD_SELECT,
-                options=method_options(),
-                value=DEFAULTS["method"],
-                clearable=False,
+        _unit(
+            ID.METHOD_SELECT,
+            field(
+                "Method",
+                dcc.Dropdown(
+                    id=ID.METHOD_SELECT,
+                    options=method_options(),
+                    value=DEFAULTS["method"],
+                    clearable=False,
+                ),
             ),
         ),
-        field(
-            "Seed",
-            dcc.Input(
-                id=ID.SEED_INPUT,
-                type="number",
-                min=0,
-                max=bounds(ViewRequest, "seed")[1],
-                step=1,
-                value=DEFAULTS["seed"],
-                debounce=True,
+        _unit(
+            ID.SEED_INPUT,
+            field(
+                "Seed",
+                dcc.Input(
+                    id=ID.SEED_INPUT,
+                    type="number",
+                    min=0,
+                    max=bounds(ViewRequest, "seed")[1],
+                    step=1,
+                    value=DEFAULTS["seed"],
+                    debounce=True,
+                ),
+                f"Same seed, same groups and layout. {seed_note()[0].upper()}{seed_note()[1:]}.",
             ),
-            f"Same seed, same groups and layout. {seed_note()[0].upper()}{seed_note()[1:]}.",
         ),
+        section_id="sidebar-layout",
     )
     run = run_block(MAPS_JOB, "Run", class_name="panel panel-run")
-    # Sections 2-4 are shared by every tab; the Model section and Run belong to the Maps
-    # tab and are hidden on the others (callbacks.page sets the class).
+    # Which sections and controls a tab shows follows from its request (callbacks.page); the
+    # Run panel belongs to the Maps tab (every other tab has its own Run).
     return html.Aside(
         [model, data_section, groups, layout, run], id=ID.SIDEBAR, className="sidebar"
     )

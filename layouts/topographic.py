@@ -76,7 +76,7 @@ def build(store: Store | None = None) -> html.Div:
             html.H2("Topographic"),
             html.P(
                 "A layer trained with the topographic regularizer has its filters on a grid "
-                "(try the demo CNN's topographic conv2, or train one with "
+                "(try the demo CNN's topographic conv2, or train one in the Train tab or with "
                 "`python -m topomap_core train-topographic`). Per group: the values on the "
                 "grid, smoothed (3×3 average) with the most responsive 3×3 region marked, and "
                 "inputs optimised to excite each filter of that region and the region jointly. "

@@ -3,7 +3,7 @@
 A pure numerical library (no web framework, no plotting): NAPs (paper 3.1),
 neuron layouts (3.2), interpolated maps (3.3), group ordering and the quality
 metrics of paper 4.2. Keras is imported lazily, only by the functions that
-load models or extract activations.
+load models or extract activations (not yet at ``import topomap_core``: issue 21).
 
 >>> import numpy as np
 >>> from topomap_core import compute_layout
@@ -27,7 +27,18 @@ from .profiles.metrics import quality_metrics
 from .profiles.nap import NAP, NapAccumulator, nap_from_activations
 from .profiles.ordering import GroupOrder, order_groups
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version (one source: ``pyproject.toml``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("topomaps")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = [
     "GROUP_MODES",

@@ -77,10 +77,13 @@ def _cmd_layers(args) -> int:
 
 
 def _cmd_methods(args) -> int:
+    from .analyses.topomap import GRID_METHOD
     from .placement import LAYOUT_METHODS
 
     for m in LAYOUT_METHODS.values():
         print(f"{m.name:10s} {m.summary}")
+    # Not a placement method (it reads the model, not a profile), but a map may ask for it.
+    print(f"{GRID_METHOD:10s} the grid of a layer trained with the topographic regularizer")
     return 0
 
 

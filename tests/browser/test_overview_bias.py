@@ -56,7 +56,7 @@ def test_the_overview_and_bias_views_open_drawn(app_server, browser, monkeypatch
     )
     assert list(curve) == ["dense", "output"]
     # The sidebar's model is the one analysed: its section stays shown on this tab.
-    assert browser.find_element(By.CSS_SELECTOR, ".panel-model").is_displayed()
+    assert browser.find_element(By.ID, "sidebar-model").is_displayed()
 
     url = f"{app_server.url}?{QUERY}&tab=bias&bias_draws=5"
     _open(browser, url, BiasIds.STATUS, BiasIds.MAPS, 2 * 10)

@@ -192,3 +192,14 @@ def test_the_web_process_never_imports_tensorflow(tmp_path):
         },
     )
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr[-3000:]
+
+
+def test_the_version_has_one_source():
+    """Issue 20, item 21: ``__version__`` said 0.1.0 while pyproject.toml said 0.2.0."""
+    import re
+
+    import topomap_core
+
+    declared = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert topomap_core.__version__ == declared.group(1)
+    assert "__version__ = \"" not in (ROOT / "topomap_core" / "__init__.py").read_text()

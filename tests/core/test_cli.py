@@ -166,3 +166,10 @@ def test_help_lists_every_demo_name_and_the_seed_independent_methods(capsys):
             assert "same layout for every seed" in seed_help
             for method in deterministic_methods():
                 assert method in seed_help.split("same layout")[0]
+
+
+def test_methods_lists_grid_too(capsys):
+    """Issue 20, item 20: a map may ask for grid; `methods` did not list it."""
+    code, out, _ = run_cli(capsys, "methods")
+    names = [line.split()[0] for line in out.splitlines()]
+    assert code == 0 and names[-1] == "grid" and "UMAP_PSO" in names

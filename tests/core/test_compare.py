@@ -69,9 +69,17 @@ def test_width_mismatch_names_both_widths(tmp_path, save_model, tiny_data):
         run_compare(_request(a, b, tiny_data))
 
 
-def test_a_model_compared_with_itself_differs_nowhere(tmp_path, save_model, tiny_data):
+def test_a_model_compared_with_itself_is_refused(tmp_path, save_model, tiny_data):
+    """Issue 20, item 14: A = B ran and drew blank B - A maps."""
     a = save_model(_tiny(5, 0), name="a")
-    r = run_compare(_request(a, a, tiny_data))
+    with pytest.raises(TopomapError, match="A and B are the same layer .* of the same model"):
+        run_compare(_request(a, a, tiny_data))
+
+
+def test_two_copies_of_one_model_differ_nowhere(tmp_path, save_model, tiny_data):
+    a = save_model(_tiny(5, 0), name="a")
+    b = save_model(_tiny(5, 0), name="b")  # the same weights, another file
+    r = run_compare(_request(a, b, tiny_data))
     assert r.layout.shape == (5, 2)
     assert r.maps_a.shape == r.maps_b.shape == r.diff_maps.shape == (3, 100, 100)
     np.testing.assert_array_equal(r.values_a, r.values_b)

@@ -123,3 +123,26 @@ def test_convert_counts_per_kind_and_leaves_keras3_configs_alone(xception):
     assert "dropped BatchNormalization virtual_batch_size=None in 14 layers" in done
     assert all("groups" not in node["config"] for node in legacy._layers(rewritten)
                if node["class_name"] == "SeparableConv2D")  # fmt: skip
+
+
+def test_a_model_with_nan_weights_is_refused_naming_the_layer(tmp_path):
+    """Issue 20, item 12: NaN weights showed as "nap contains 50 NaN" or as dead neurons."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu", name="dense1"),
+            keras.layers.Dense(3, name="out"),
+        ]  # fmt: skip
+    )
+    kernel = model.get_layer("dense1").kernel
+    values = np.asarray(kernel).copy()
+    values[0, :5] = np.nan
+    values[1, 0] = np.inf
+    kernel.assign(values)
+    path = tmp_path / "diverged.keras"
+    model.save(path)
+    with pytest.raises(ModelLoadError, match=r"6 NaN or infinite weights in layer 'dense1'"):
+        load_model(path)

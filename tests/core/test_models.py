@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -359,16 +358,6 @@ def test_unknown_demo_spec():
 def test_errors_are_value_errors():
     assert issubclass(ModelRefusedError, TopomapError)
     assert issubclass(ModelLoadError, ValueError)
-
-
-def test_model_hash(save_model, seq_with_input):
-    path = save_model(seq_with_input)
-    assert models.model_hash(path) == hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# Layers
-# --------------------------------------------------------------------------------------------
 
 
 def _summary(model):

@@ -159,6 +159,11 @@ class CompareJob(Job):
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
         data_id = sources.id("data")
+        if sources.id("model_a") == sources.id("model_b") and layer_b == request.layer:
+            raise TopomapError(
+                f"A and B are the same layer ({request.layer}) of the same model, so B - A is "
+                "zero everywhere: choose (or upload) another model B, or another layer"
+            )
         keys = [digest(nap_key(sources.id(f), data_id, layer, request)) for f, layer in sides]
         naps = [cache.get(key) for key in keys]
         # A NAP not cached needs its model; its width is checked before any NAP is computed.

@@ -13,7 +13,6 @@ unambiguous).  Activations are always returned with the neurons on the last axis
 
 from __future__ import annotations
 
-import hashlib
 import re
 import weakref
 from dataclasses import dataclass
@@ -96,8 +95,44 @@ def load_model(spec: str | Path) -> keras.Model:
             f"Keras could not load '{path.name}'{after}: {keras_cause(exc)}"
         ) from exc
     _check_built(model, path.name)
+    check_weights(model, path.name)
     _CONVERSIONS[model] = converted
     return model
+
+
+def check_weights(model: Any, label: str) -> None:
+    """Refuse a model whose weights hold NaN or infinite values, naming the first such layer.
+
+    Such a model (saved after a diverged training, or damaged) gives NaN activations from that
+    layer on, which behind a ReLU become zeros that look like dead neurons.
+
+    Raises
+    ------
+    ModelLoadError
+    """
+    for layer in _layers_in_order(model):
+        if _is_container(layer):
+            continue  # its weights are its own layers': named there
+        for weight in getattr(layer, "weights", []):
+            values = np.asarray(weight)
+            bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+            if bad:
+                name = getattr(weight, "path", None) or getattr(weight, "name", "a weight")
+                raise ModelLoadError(
+                    f"model '{label}' has {bad} NaN or infinite weights in layer "
+                    f"{layer.name!r} ({name}): its activations would be NaN from there on "
+                    "(was it saved after its training diverged?)"
+                )
+
+
+def _layers_in_order(container: Any) -> list:
+    """Every layer of the model in model order, a nested model's own layers after it."""
+    found = []
+    for layer in getattr(container, "layers", []):
+        found.append(layer)
+        if _is_container(layer):
+            found.extend(_layers_in_order(layer))
+    return found
 
 
 #: What :mod:`topomap_core.io.legacy` rewrote to load each model (empty for most).
@@ -170,26 +205,6 @@ def _all_layers(model: Any) -> list:
         found.append(layer)
         stack.extend(getattr(layer, "layers", []))
     return found
-
-
-def model_hash(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file's bytes, read in chunks.
-
-    Parameters
-    ----------
-    path : str or Path
-        The model file.
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
     except Cancelled:
         emit(out, {"error": "Cancelled.", "cancelled": True})
     except TopomapError as exc:
-        emit(out, {"error": one_line(exc), "topomap": True})
+        emit(out, {"error": _user_names(one_line(exc), payload), "topomap": True})
     except Exception as exc:  # the page gets one line; the server log gets the traceback
         traceback.print_exc(file=sys.stderr)
         stage = stages[-1] if stages else None
@@ -140,6 +140,25 @@ def run_job(payload: dict[str, Any], out: TextIO) -> int:
             emit(out, {"error": text, "stage": stage})
     remove_note(os.getpid())
     return 1
+
+
+def _user_names(text: str, payload: dict[str, Any]) -> str:
+    """``text`` with every stored file's hash name (``<sha256>.npz``) replaced by the name the
+    user uploaded it under, as the page's other messages name it."""
+    import re
+
+    from ..params import HASH_RE
+    from ..store import Store
+
+    request = payload.get("request") if isinstance(payload, dict) else None
+    if not isinstance(request, dict) or not payload.get("data_dir"):
+        return text
+    store = Store(payload["data_dir"])
+    for ref in {v for v in request.values() if isinstance(v, str) and HASH_RE.match(v)}:
+        if ref in text:
+            name = store.display_name(ref)
+            text = re.sub(re.escape(ref) + r"(\.[A-Za-z0-9]+)?", lambda _, n=name: n, text)
+    return text
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -17,7 +17,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..distances import METRICS
-from ._base import LayoutProblem, ProgressCallback, scale_unit, separate_coincident
+from ..progress import ProgressCallback
+from ._base import LayoutProblem, scale_unit, separate_coincident
 from .methods import graph_layout, pca_layout, random_layout, som_layout, tsne_layout, umap_layout
 from .pso import run_pso
 

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
 
 from ..distances import pairwise_distances
-from ..errors import Cancelled
-
-#: ``progress(stage, done, total)``; returning True asks the computation to stop.
-ProgressCallback = Callable[[str, int, int], "bool | None"]
-
-
-def report(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
-    """Call ``progress`` and raise :class:`Cancelled` if it asks to stop."""
-    if progress is not None and progress(stage, done, total):
-        raise Cancelled(f"{stage} cancelled at {done}/{total}")
-
+from ..progress import report  # the one definition (progress.py)
 
 #: Tukey's "far out" fences ``Q1 - k IQR`` and ``Q3 + k IQR``: coordinates beyond are outliers.
 OUTLIER_FENCE = 3.0
