@@ -10,10 +10,7 @@ runs the training job first.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
-import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -26,17 +23,13 @@ from dash.exceptions import PreventUpdate
 from layouts import compare as layout
 from layouts.compare import CompareIds as C
 from layouts.controls import model_options
-from layouts.figures.maps import empty_figure
-from layouts.figures.training import compare_figure
 from layouts.ids import ID
 from layouts.page import TabPane
-from topomap_core.analyses.compare import CompareRequest, comparison_csv, render_comparison
+from topomap_core.analyses.compare import CompareRequest
 from topomap_core.analyses.training_maps import TrainingRequest
 from topomap_core.errors import TopomapError
 from topomap_core.jobs.registry import get_job
-from topomap_core.jobs.results import cached
 from topomap_core.params import coerce_int, short
-from topomap_core.profiles.interpolate import colour_limit
 from topomap_core.store import Store
 
 from .common import (
@@ -47,10 +40,11 @@ from .common import (
     readable_error,
     register_layer_list,
 )
+from .compare_view import compare_export, compare_view
 from .jobs import NOT_COMPUTED, JobTab, register_job, timed
 from .maps import SHARED_INPUTS, check_data
 from .training import INPUTS as TRAINING_INPUTS
-from .training import SERIES_LINKS, frame, training_request
+from .training import SERIES_LINKS, training_request
 from .uploads import register_upload, upload_model
 from .url import Link, Tab, field_check, options_check
 
@@ -205,134 +199,6 @@ JOB = JobTab(
     not_computed=_not_computed, failed="Compare failed", starting="loading models and data…",
     shown=compare_shown,
 )  # fmt: skip
-
-
-@dataclasses.dataclass
-class Comparison:
-    """What the figure and the exports of a stored comparison are made of (either mode)."""
-
-    names: list[str]
-    maps_a: Any
-    maps_b: Any
-    diff_maps: Any
-    vmax: float
-    diff_vmax: float
-    values_a: Any
-    values_b: Any
-
-
-def stored_comparison(data_dir: str | Path, data: dict | None) -> Comparison | str | None:
-    """The comparison result-store ``data`` points to; a message when it is gone; None if no
-    result."""
-    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-        return None
-    if data.get("mode") == "states":
-        frames = [frame(data_dir, data, data[side]) for side in ("a", "b")]
-        if None in frames:
-            return "The stored training maps are gone: run them again."
-        a, b = frames
-        diff = b["values"] - a["values"]
-        return Comparison(
-            list(data["names"]),
-            a["maps"],
-            b["maps"],
-            b["maps"] - a["maps"],
-            data["vmax"],
-            colour_limit(diff),
-            a["values"],
-            b["values"],
-        )
-    job = get_job("compare")
-    result = cached(job, job.validate(data["request"]), Store(data_dir))
-    if result is None:
-        return "The stored comparison is gone: press Compare again."
-    return Comparison(
-        list(result.group_names),
-        result.maps_a,
-        result.maps_b,
-        result.diff_maps,
-        result.vmax,
-        result.diff_vmax,
-        result.values_a,
-        result.values_b,
-    )
-
-
-def compare_view(data_dir: str | Path, data: dict | None) -> go.Figure:
-    """The figure of result-store ``data``: A, B and B − A per group, or a placeholder."""
-    try:
-        found = stored_comparison(data_dir, data)
-        if found is None:
-            return empty_figure(layout.NO_COMPARISON, height=420)
-        if isinstance(found, str):
-            return empty_figure(found, 420)
-        return compare_figure(
-            found.names,
-            found.maps_a,
-            found.maps_b,
-            found.diff_maps,
-            found.vmax,
-            found.diff_vmax,
-        )
-    except Exception as exc:  # a message in the page rather than a failed callback
-        return empty_figure(f"Could not draw the comparison: {readable_error(exc)}", 420)
-
-
-def export_stem(data: dict, data_dir: str | Path) -> str:
-    """``topomaps_compare_<A>_vs_<B>_<data>_<layer>_<grouping>_<method>_<id>``."""
-    req = data["request"]
-    store = Store(data_dir)
-
-    def name(ref: str) -> str:
-        return re.sub(r"\.(keras|h5|npz|zip)$", "", store.display_name(ref).removeprefix("demo:"))
-
-    if data.get("mode") == "states":
-        sides = [f"{name(req['checkpoints'])}-state{data[s]}" for s in ("a", "b")]
-    else:
-        sides = [name(req["model_a"]), name(req["model_b"])]
-    parts = [
-        "topomaps_compare",
-        sides[0],
-        "vs",
-        sides[1],
-        name(req["data"]),
-        req["layer"],
-        req["groups"],
-        req["method"],
-        str(data.get("key") or "")[:8],
-    ]
-    text = "_".join(str(p) for p in parts)
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:180]
-
-
-def compare_export(kind: str, data_dir: str | Path, data: dict | None) -> dict[str, Any]:
-    """The ``dcc.Download`` data of export ``kind`` (``C.EXPORT_PNG`` / ``C.EXPORT_CSV``), made
-    from the stored comparison, never recomputed.
-
-    Raises
-    ------
-    PreventUpdate
-        Nothing stored to export.
-    """
-    found = stored_comparison(data_dir, data)
-    if not isinstance(found, Comparison) or kind not in (C.EXPORT_PNG, C.EXPORT_CSV):
-        raise PreventUpdate
-    stem = export_stem(data, data_dir)
-    if kind == C.EXPORT_CSV:
-        text = comparison_csv(found.names, found.values_a, found.values_b)
-        return {"content": text, "filename": stem + ".csv", "type": "text/csv", "base64": False}
-    image = render_comparison(
-        found.names,
-        found.maps_a,
-        found.maps_b,
-        found.diff_maps,
-        found.vmax,
-        found.diff_vmax,
-    )
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    content = base64.b64encode(buf.getvalue()).decode("ascii")
-    return {"content": content, "filename": stem + ".png", "type": "image/png", "base64": True}
 
 
 def data_check(

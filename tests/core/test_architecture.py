@@ -202,4 +202,4 @@ def test_the_version_has_one_source():
 
     declared = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
     assert topomap_core.__version__ == declared.group(1)
-    assert "__version__ = \"" not in (ROOT / "topomap_core" / "__init__.py").read_text()
+    assert '__version__ = "' not in (ROOT / "topomap_core" / "__init__.py").read_text()

@@ -156,3 +156,21 @@ def test_demo_checkpoints_are_reused(demo_dir):
     path = demo_checkpoints()
     mtime = path.stat().st_mtime_ns
     assert demo_checkpoints() == path and path.stat().st_mtime_ns == mtime
+
+
+def test_two_states_compare_in_the_core_without_a_new_layout():
+    """Issue 20, item 21: the states' subtraction moved out of a callback into the core."""
+    from topomap_core.analyses.compare import Comparison
+    from topomap_core.analyses.placing import draw
+
+    rng = np.random.default_rng(0)
+    layout = rng.uniform(0, 1, (20, 2))
+    values = rng.normal(size=(2, 3, 20))
+    maps, vmax = draw(layout, values, resolution=30)
+    a = {"maps": maps[0], "values": values[0]}
+    b = {"maps": maps[1], "values": values[1]}
+    found = Comparison.of_states(a, b, ["x", "y", "z"], vmax)
+    direct, diff_vmax = draw(layout, values[1] - values[0], resolution=30)
+    inside = np.isfinite(direct)
+    np.testing.assert_allclose(found.diff_maps[inside], direct[inside], atol=1e-5)
+    assert found.diff_vmax == pytest.approx(diff_vmax) and found.names == ["x", "y", "z"]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from topomap_core.analyses.evaluate import EvaluateRequest, evaluate_nap, rank_methods
-from topomap_core.analyses.topomap import layout_profile, nap_key
+from topomap_core.analyses.placing import layout_profile
+from topomap_core.analyses.topomap import nap_key
 from topomap_core.analyses.view import ViewRequest
 from topomap_core.cli import main
 from topomap_core.jobs.registry import get_job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from topomap_core.analyses.topomap import draw
+from topomap_core.analyses.placing import draw
 from topomap_core.errors import TopomapError
 from topomap_core.profiles.regions import DEFAULT_THRESHOLD, find_regions
 

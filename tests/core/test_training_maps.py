@@ -15,7 +15,8 @@ from PIL import Image
 
 from topomap_core.analyses.animation import change_csv
 from topomap_core.analyses.naps import compute_nap
-from topomap_core.analyses.topomap import MapParams, draw
+from topomap_core.analyses.placing import draw
+from topomap_core.analyses.topomap import MapParams
 from topomap_core.analyses.training_maps import TrainingRequest
 from topomap_core.cli import main
 from topomap_core.errors import Cancelled, CheckpointError, ModelRefusedError

@@ -20,7 +20,7 @@ import pytest
 from dash.exceptions import PreventUpdate
 
 from app import TABS
-from callbacks import compare, jobs, training, url
+from callbacks import compare, compare_view, jobs, training, url
 from callbacks.jobs import JOBS_LOG, NOT_COMPUTED
 from callbacks.maps import LINKS as MAPS_LINKS
 from layouts.training import TrainingIds, checkpoint_options
@@ -356,7 +356,7 @@ def test_two_states_compare_from_the_stored_training_maps(trained):
     assert data["mode"] == "states" and (data["a"], data["b"]) == (0, 2)
     # Issue 12 item 20: the status says what happened (maps stored: no duration of its own).
     assert status.startswith("Loaded the stored training maps. A = state 0: state_1.keras")
-    fig = compare.compare_view(data_dir, data)
+    fig = compare_view.compare_view(data_dir, data)
     assert len([t for t in fig.data if t.type == "heatmap"]) == 30
     _check_compare_exports(data_dir, data, "run-state0_vs_run-state2")
     assert fig.layout.coloraxis2.cmax == -fig.layout.coloraxis2.cmin > 0
@@ -392,7 +392,7 @@ def test_two_models_compare_in_a_worker_and_a_width_mismatch_is_named(trained, t
     assert len(jobs_logged(data_dir)) == jobs + 1
     again, status = cached_compare_result(SHARED, pair, data_dir)
     assert again == data and "Showing the stored comparison" in status
-    fig = compare.compare_view(data_dir, data)
+    fig = compare_view.compare_view(data_dir, data)
     assert len([t for t in fig.data if t.type == "heatmap"]) == 30
     assert compare.describe_pair(data, data_dir) == "A = m1.keras (hidden), B = m10.keras (hidden)."
     # Issue 12 item 20: the data is checked against A and B, not the Maps tab's model.
@@ -408,19 +408,19 @@ def test_two_models_compare_in_a_worker_and_a_width_mismatch_is_named(trained, t
 
 def _check_compare_exports(data_dir, data, sides):
     """Item 20: PNG (A, B and B - A) and CSV exports, from the stored comparison."""
-    png = compare.compare_export(compare.C.EXPORT_PNG, data_dir, data)
+    png = compare_view.compare_export(compare.C.EXPORT_PNG, data_dir, data)
     assert png["filename"].startswith(f"topomaps_compare_{sides}_digits_")
     assert png["filename"].endswith(f"_{data['key'][:8]}.png") and png["base64"]
     from PIL import Image
 
     image = Image.open(io.BytesIO(base64.b64decode(png["content"])))
     assert image.height > image.width / 10 * 2  # three rows of ten maps
-    csv = compare.compare_export(compare.C.EXPORT_CSV, data_dir, data)["content"].splitlines()
+    csv = compare_view.compare_export(compare.C.EXPORT_CSV, data_dir, data)["content"].splitlines()
     assert csv[0] == "group,neuron,a,b,b_minus_a" and len(csv) == 1 + 10 * 6
     group, neuron, a, b, diff = csv[1].split(",")
     assert float(diff) == pytest.approx(float(b) - float(a), abs=1e-5)
     with pytest.raises(PreventUpdate):
-        compare.compare_export(compare.C.EXPORT_CSV, data_dir, None)
+        compare_view.compare_export(compare.C.EXPORT_CSV, data_dir, None)
 
 
 def test_a_frame_evicted_from_the_cache_is_written_again(trained):

@@ -24,7 +24,8 @@ from ..params import Interval, param
 from ..profiles.separation import Separation, describe, random_group_values, separation
 from .naps import LazyInputs, nap_and_pool
 from .overview import draws_param
-from .topomap import MapParams, draw, model_ref, place
+from .placing import draw, place
+from .topomap import MapParams, model_ref
 
 __all__ = ["BiasJob", "BiasRequest", "BiasResult", "draws_csv", "write_bias_outputs"]
 

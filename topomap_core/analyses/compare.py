@@ -18,11 +18,13 @@ import numpy as np
 from ..errors import LayerNotFoundError, TopomapError
 from ..jobs.base import Job, digest, register
 from ..params import Name, param
+from ..profiles.interpolate import colour_limit
 from .naps import compute_nap
-from .topomap import MapParams, aligned_values, draw, model_ref, nap_key, place
+from .placing import aligned_values, draw, place
+from .topomap import MapParams, model_ref, nap_key
 from .view import layout_csv
 
-__all__ = ["CompareJob", "CompareRequest", "CompareResult", "shared_profile"]
+__all__ = ["CompareJob", "CompareRequest", "CompareResult", "Comparison", "shared_profile"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -322,3 +324,49 @@ def render_comparison(
         out.paste(row, (0, y))
         y += row.height
     return out
+
+
+@dataclass
+class Comparison:
+    """What a view and the exports of a comparison are made of, from either source: the
+    compare job's result (two models) or two states of a training run's published frames.
+
+    Attributes
+    ----------
+    names : list of str
+        Group order (every per-group axis follows it).
+    maps_a, maps_b, diff_maps : ndarray of shape (n_groups, R, R)
+    vmax, diff_vmax : float
+        The maps' shared limit and the difference's.
+    values_a, values_b : ndarray of shape (n_groups, n_neurons)
+    """
+
+    names: list[str]
+    maps_a: np.ndarray
+    maps_b: np.ndarray
+    diff_maps: np.ndarray
+    vmax: float
+    diff_vmax: float
+    values_a: np.ndarray
+    values_b: np.ndarray
+
+    @classmethod
+    def of_result(cls, result: CompareResult) -> Comparison:
+        """Two models' comparison, as the compare job computed it."""
+        return cls(
+            list(result.group_names), result.maps_a, result.maps_b, result.diff_maps,
+            result.vmax, result.diff_vmax, result.values_a, result.values_b,
+        )  # fmt: skip
+
+    @classmethod
+    def of_states(cls, a: dict, b: dict, names: list[str], vmax: float) -> Comparison:
+        """Two states of one training run: frames ``{"maps", "values"}`` on one layout.
+
+        Linear interpolation on one triangulation is linear in the values, so the map of
+        B - A is the map of B minus the map of A: no layout or interpolation is redone.
+        """
+        diff = np.asarray(b["values"]) - np.asarray(a["values"])
+        return cls(
+            list(names), a["maps"], b["maps"], b["maps"] - a["maps"], vmax, colour_limit(diff),
+            a["values"], b["values"],
+        )  # fmt: skip

@@ -27,7 +27,8 @@ from ..profiles.metrics import HIGHER_IS_BETTER, METRICS, quality_metrics
 from ..profiles.nap import NAP
 from ..progress import ProgressCallback
 from .naps import compute_nap
-from .topomap import MAX_SEED, MapParams, draw, layout_profile, model_ref, nap_key
+from .placing import draw, layout_profile
+from .topomap import MAX_SEED, MapParams, model_ref, nap_key
 
 __all__ = [
     "EvaluateJob",

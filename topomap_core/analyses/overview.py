@@ -28,7 +28,8 @@ from ..profiles.ordering import order_groups
 from ..profiles.separation import DEFAULT_DRAWS, Separation, draws_for, holm, separation
 from ..progress import report
 from .naps import LazyInputs, naps_and_pools
-from .topomap import MapParams, aligned_values, draw, model_ref, nap_key, place
+from .placing import aligned_values, draw, place
+from .topomap import MapParams, model_ref, nap_key
 
 __all__ = [
     "LayerOverview",

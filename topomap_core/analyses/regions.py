@@ -27,7 +27,8 @@ from ..params import Interval, Name, param
 from ..profiles.nap import NAP
 from ..profiles.regions import DEFAULT_THRESHOLD, find_regions
 from .naps import compute_nap
-from .topomap import MapParams, draw, model_ref, nap_key, place
+from .placing import draw, place
+from .topomap import MapParams, model_ref, nap_key
 
 __all__ = [
     "MAX_EXAMPLES",

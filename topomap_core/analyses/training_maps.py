@@ -27,7 +27,8 @@ from ..profiles.interpolate import DEFAULT_RESOLUTION, colour_limit
 from ..profiles.nap import NAP
 from ..progress import report
 from .naps import compute_nap
-from .topomap import MapParams, aligned_values, draw, model_ref, place
+from .placing import aligned_values, draw, place
+from .topomap import MapParams, model_ref
 
 __all__ = [
     "TrainingJob",

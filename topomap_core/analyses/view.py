@@ -25,7 +25,8 @@ from ..profiles.separation import DEFAULT_DRAWS, ExamplePool, Separation, separa
 from ..progress import ProgressCallback, report
 from .naps import LazyInputs, compute_nap, nap_and_pool
 from .notes import map_notes
-from .topomap import GRID_METHOD, MapParams, draw, grid_layout_of, model_ref, nap_key, place
+from .placing import draw, place
+from .topomap import GRID_METHOD, MapParams, grid_layout_of, model_ref, nap_key
 
 __all__ = [
     "MapResult",
