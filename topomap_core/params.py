@@ -70,7 +70,7 @@ def coerce_int(raw: object) -> int | None:
     if isinstance(raw, str) and re.fullmatch(r"\s*[+-]?\d{1,12}\s*", raw):
         return int(raw)
     if hasattr(raw, "dtype") and getattr(raw, "ndim", 1) == 0:  # a NumPy scalar
-        return coerce_int(raw.item())
+        return coerce_int(getattr(raw, "item")())  # noqa: B009 - typed as object
     return None
 
 
@@ -99,10 +99,12 @@ class Interval(Constraint):
     high: float
 
     def clean(self, raw: Any, paths: bool = False) -> Any:
+        value: float | int
         if self.kind is int:
-            value = coerce_int(raw)
-            if value is None:
+            whole = coerce_int(raw)
+            if whole is None:
                 raise ParamError(f"{short(raw)!r} (not a whole number)")
+            value = whole
         else:
             try:
                 if isinstance(raw, bool):

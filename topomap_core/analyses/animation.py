@@ -191,6 +191,8 @@ def save_mp4(frames: list[Image.Image], path: str | Path, fps: float = 8) -> Pat
     with tempfile.TemporaryFile() as err:
         # stderr to a file: a pipe could fill up and block ffmpeg while we write frames.
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=err)
+        stdin = proc.stdin
+        assert stdin is not None  # opened with stdin=PIPE
         try:
             for frame in frames:
                 if frame.size != (width, height):
@@ -198,12 +200,12 @@ def save_mp4(frames: list[Image.Image], path: str | Path, fps: float = 8) -> Pat
                         f"all frames must have one size; got {frame.size} and {(width, height)}"
                     )
                 canvas[:height, :width] = np.asarray(frame.convert("RGB"))
-                proc.stdin.write(canvas.tobytes())
+                stdin.write(canvas.tobytes())
         except BrokenPipeError:
             pass  # ffmpeg stopped early; its exit status and message follow
         finally:
             with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
+                stdin.close()
             code = proc.wait()
         if code != 0:
             err.seek(0)

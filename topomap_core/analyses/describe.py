@@ -195,13 +195,17 @@ class InspectCheckpointsJob(Job):
             }
 
 
+#: MapParams' own declarations, reused as they are (one declaration per field).
+_MAP_FIELDS: Any = MapParams.__dataclass_fields__
+
+
 @dataclass(frozen=True, kw_only=True)
 class CheckDataRequest:
     """Data to check against a model's input and a grouping."""
 
     model: str = model_ref(default="demo:digits-mlp")
-    data: str = MapParams.__dataclass_fields__["data"]
-    groups: str = MapParams.__dataclass_fields__["groups"]
+    data: str = _MAP_FIELDS["data"]
+    groups: str = _MAP_FIELDS["groups"]
     preprocess: str = preprocess_param()
     resize: str = resize_param()
 

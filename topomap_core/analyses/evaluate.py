@@ -182,7 +182,7 @@ def rank_methods(
     from scipy.stats import rankdata
 
     methods = list(means)
-    ranks = {m: {} for m in methods}
+    ranks: dict[str, dict[str, float]] = {m: {} for m in methods}
     for metric in metrics:
         col = np.array([means[m][metric] for m in methods], dtype=np.float64)
         if metric not in HIGHER_IS_BETTER:

@@ -283,7 +283,7 @@ def layer_graph(
         parts.append(layer_vectors(acts, request.pooling, rng))
         preds.append(out)
     vectors = np.concatenate(parts)
-    outputs = np.concatenate(preds)
+    outputs: np.ndarray = np.concatenate([p for p in preds if p is not None])
     classify = outputs.ndim == 2 and outputs.shape[1] > 1
     predicted = predicted_labels(outputs) if classify else None
     lens = lens_values(vectors, request.lens, request.lens_dims, request.seed)

@@ -175,11 +175,11 @@ def compute_naps(
             ):
                 add(layer, start, acts)
     else:
-        for start, acts, _ in iter_layer_activations(
+        for start, by_layer, _ in iter_layer_activations(
             model, layers, dataset.x, batch_size, progress, indices=examples
         ):
             for layer in layers:
-                add(layer, start, acts[layer])
+                add(layer, start, by_layer[layer])
     naps = {}
     for layer, acc in accumulators.items():
         nap = acc.result()

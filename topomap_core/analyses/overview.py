@@ -147,7 +147,7 @@ class OverviewResult:
     def curve(self) -> list[dict]:
         """One row per layer, in depth order: the separation, its spread, its p-value and the
         p-value adjusted for the number of layers (``p_holm``)."""
-        adjusted = self.p_holm() if self.layers else []
+        adjusted = self.p_holm() if self.layers else np.zeros(0)
         return [
             {
                 "layer": layer.name,

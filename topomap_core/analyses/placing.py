@@ -141,7 +141,7 @@ def draw(
     """
     values = np.asarray(values, dtype=np.float64)
     flat = values.reshape(-1, values.shape[-1])
-    maps = np.full((flat.shape[0], resolution, resolution), np.nan, dtype=dtype)
+    maps: np.ndarray = np.full((flat.shape[0], resolution, resolution), np.nan, dtype=dtype)
     present = np.all(np.isfinite(flat), axis=1)
     if present.any():
         maps[present] = interpolate_maps(layout, flat[present], resolution=resolution)

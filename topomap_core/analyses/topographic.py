@@ -96,7 +96,8 @@ class TopographicResult:
 
     def npz_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez_compressed(buf, **self.arrays())
+        arrays: dict = self.arrays()  # names -> arrays (numpy's stub reads ** as its flags)
+        np.savez_compressed(buf, **arrays)
         return buf.getvalue()
 
     def summary(self) -> dict:

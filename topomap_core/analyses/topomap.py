@@ -11,6 +11,7 @@ has the layout and drawing steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def _grouping_text(text: str) -> str:
     return text.replace(" ", "+")
 
 
-def preprocess_param():
+def preprocess_param() -> Any:
     """The declared ``preprocess`` field (:mod:`topomap_core.io.prepare`): one declaration for
     every request that feeds data to a model."""
     return param(
@@ -115,7 +116,7 @@ def preprocess_param():
     )
 
 
-def resize_param():
+def resize_param() -> Any:
     """The declared ``resize`` field: whether array images are brought to the model's input."""
     return param(
         Options(RESIZE_MODES, "resize"),

@@ -65,7 +65,7 @@ class MapResult:
     ``maps`` and every per-group list are in dendrogram order (``order.names``).
     """
 
-    request: ViewRequest
+    request: MapParams  # a ViewRequest, or the map parameters of another analysis' view
     nap: NAP
     layout: np.ndarray
     order: GroupOrder
@@ -88,7 +88,7 @@ class MapResult:
     def summary(self) -> dict:
         sizes = dict(zip(self.nap.group_names, self.nap.group_sizes, strict=True))
         return {
-            "model": self.request.model,
+            "model": getattr(self.request, "model", None),
             "data": self.request.data,
             "layer": self.request.layer,
             "method": self.request.method,

@@ -19,6 +19,7 @@ from .. import config
 from ..errors import DataError, TopomapError
 from ..progress import ProgressCallback, report
 from .models import (
+    KerasModel,
     _all_layers,
     _find_layer,
     _is_channels_first,
@@ -52,13 +53,13 @@ def batch_budget_bytes() -> int:
 
 
 def activation_model(
-    model: keras.Model, name: str | Sequence[str], with_predictions: bool = True
-) -> keras.Model:
+    model: KerasModel, name: str | Sequence[str], with_predictions: bool = True
+) -> KerasModel:
     """Build a model mapping the inputs to the layers' activations (and the predictions).
 
     Parameters
     ----------
-    model : keras.Model
+    model : KerasModel
         A built, single-input model.
     name : str or sequence of str
         Layer path(s), e.g. ``"dense"`` or ``"backbone/conv2"``.
@@ -119,7 +120,7 @@ def _largest_tensor(model: Any) -> int | None:
     return largest
 
 
-def batch_size_for(model: keras.Model, names: Sequence[str], with_predictions: bool = False) -> int:
+def batch_size_for(model: KerasModel, names: Sequence[str], with_predictions: bool = False) -> int:
     """Examples per batch so that one batch's tensors stay within :func:`batch_budget_bytes`.
 
     A batch holds every requested layer's output until the batch returns, and the pass holds
@@ -132,13 +133,14 @@ def batch_size_for(model: keras.Model, names: Sequence[str], with_predictions: b
     if with_predictions:
         sizes.append(_elements(tuple(model.outputs[0].shape)[1:]))
     sizes.append(_elements(input_shape(model)))
-    if largest is None or any(s is None for s in sizes):
+    known = [s for s in sizes if s is not None]
+    if largest is None or len(known) < len(sizes):
         return 32
-    per_example = 4 * (sum(sizes) + 2 * largest)  # float32
+    per_example = 4 * (sum(known) + 2 * largest)  # float32
     return int(max(1, min(MAX_BATCH, batch_budget_bytes() // max(per_example, 1))))
 
 
-def _check_input_shape(model: keras.Model, x: np.ndarray) -> np.ndarray:
+def _check_input_shape(model: KerasModel, x: np.ndarray) -> np.ndarray:
     """Check ``x`` against the model's input shape without copying it."""
     x = np.asarray(x)
     expected = input_shape(model)
@@ -153,7 +155,7 @@ def _check_input_shape(model: keras.Model, x: np.ndarray) -> np.ndarray:
 
 
 def iter_layer_activations(
-    model: keras.Model,
+    model: KerasModel,
     names: Sequence[str],
     x: np.ndarray,
     batch_size: int | None = None,
@@ -166,7 +168,7 @@ def iter_layer_activations(
 
     Parameters
     ----------
-    model : keras.Model
+    model : KerasModel
     names : sequence of str
         Layer paths (see :func:`~topomap_core.io.models.list_layers`).
     x : ndarray, shape (n, *input_shape)
@@ -229,7 +231,7 @@ def _layer_batches(extractor, names, first, x, indices, batch_size, total, with_
 
 
 def iter_activations(
-    model: keras.Model,
+    model: KerasModel,
     name: str,
     x: np.ndarray,
     batch_size: int | None = None,
@@ -250,13 +252,13 @@ def iter_activations(
     return ((start, acts[name], preds) for start, acts, preds in batches)
 
 
-def output_shape(model: keras.Model) -> tuple:
+def output_shape(model: KerasModel) -> tuple:
     """The model's (first) output shape without the batch axis, e.g. ``(10,)``."""
     return tuple(model.outputs[0].shape[1:])
 
 
 def predict(
-    model: keras.Model,
+    model: KerasModel,
     x: np.ndarray,
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
@@ -265,7 +267,7 @@ def predict(
 
     Parameters
     ----------
-    model : keras.Model
+    model : KerasModel
     x : ndarray, shape (n, *input_shape)
     batch_size : int, optional
         Default :func:`batch_size_for` (bounded memory).

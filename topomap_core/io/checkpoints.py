@@ -334,6 +334,7 @@ class CheckpointSeries:
             raise CheckpointError(
                 f"checkpoint {ckpt.name!r} is not a readable .weights.h5 file: {one_line(exc, 200)}"
             ) from None
+        assert self._base is not None  # a weights series has its base model (checked above)
         # Keras loads a file with too few layers without complaint, so compare the arrays
         # first: the same number of the same shapes.
         want = sorted(tuple(int(s) for s in w.shape) for w in model.weights)

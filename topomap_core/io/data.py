@@ -570,8 +570,8 @@ def _decode_image(data: bytes, member: str, label: str, mode: str, size: tuple) 
             # Treat Pillow's decompression-bomb warning (huge pixel counts) as an error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
-                img = img.convert(mode).resize(size, Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.float32)
+                resized = img.convert(mode).resize(size, Image.Resampling.BILINEAR)
+                arr = np.asarray(resized, dtype=np.float32)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise DataError(f"image {member!r} in '{label}' is too large (pixels); refused") from None
     except Exception as exc:  # Pillow raises many types for corrupt images

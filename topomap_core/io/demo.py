@@ -28,6 +28,7 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from .. import config
 from ..errors import CheckpointError, DataError, ModelLoadError
@@ -269,7 +270,9 @@ def _train_demo_series(folder: Path, progress: ProgressCallback | None) -> None:
     # state, tripling every file for nothing the maps use.
     twin = build_architecture("demo:digits-mlp")
 
-    class SaveEveryBatch(keras.callbacks.Callback):
+    callback: Any = keras.callbacks.Callback  # a base a type checker cannot see
+
+    class SaveEveryBatch(callback):
         def on_train_batch_end(self, batch, logs=None):
             twin.set_weights(self.model.get_weights())
             twin.save_weights(weights_dir / f"batch_{batch + 1:04d}.weights.h5")

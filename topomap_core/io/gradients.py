@@ -120,6 +120,7 @@ def iter_gradient_activations(
             acts, preds = extractor(batch, training=False)
             preds = keras.ops.reshape(preds, (len(rows), -1))
             if target == "true":
+                assert y is not None  # checked above: the true class needs labels
                 cls = y[rows]
             else:
                 cls = np.argmax(np.asarray(preds), axis=1)

@@ -32,6 +32,10 @@ from .model_safety import check_config, inspect_model_file
 
 keras = config.import_keras()
 
+#: A Keras model, in annotations (Keras is imported at run time, so its classes are not
+#: types a checker sees).
+KerasModel = Any
+
 #: Model file extensions accepted by :func:`load_model`.
 MODEL_EXTENSIONS = (".keras", ".h5", ".hdf5")
 
@@ -41,7 +45,7 @@ MODEL_EXTENSIONS = (".keras", ".h5", ".hdf5")
 # --------------------------------------------------------------------------------------------
 
 
-def load_model(spec: str | Path) -> keras.Model:
+def load_model(spec: str | Path) -> KerasModel:
     """Load a model file, refusing unsafe files.
 
     Demo names are resolved to their files first by :func:`topomap_core.io.sources.load_model`.
@@ -279,7 +283,7 @@ def _is_container(layer: Any) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def list_layers(model: keras.Model) -> list[LayerInfo]:
+def list_layers(model: KerasModel) -> list[LayerInfo]:
     """List the layers of a model whose activations can be mapped, in graph order.
 
     Input layers and layers with several outputs are left out.  A nested model is listed
@@ -287,7 +291,7 @@ def list_layers(model: keras.Model) -> list[LayerInfo]:
 
     Parameters
     ----------
-    model : keras.Model
+    model : KerasModel
         A built model.
 
     Returns
@@ -311,12 +315,12 @@ def _collect_layers(container: Any, prefix: str, result: list[LayerInfo]) -> Non
             _collect_layers(layer, path + "/", result)
 
 
-def get_layer(model: keras.Model, name: str) -> LayerInfo:
+def get_layer(model: KerasModel, name: str) -> LayerInfo:
     """Return the :class:`LayerInfo` of the layer at path ``name``.
 
     Parameters
     ----------
-    model : keras.Model
+    model : KerasModel
     name : str
         Layer path as listed by :func:`list_layers`, e.g. ``"backbone/conv2"``.
 
@@ -341,7 +345,7 @@ def get_layer(model: keras.Model, name: str) -> LayerInfo:
     raise LayerNotFoundError(f"model has no layer {name!r}; valid layers: {shown}")
 
 
-def layer_object(model: keras.Model, name: str) -> Any:
+def layer_object(model: KerasModel, name: str) -> Any:
     """The Keras layer at path ``name`` (:func:`get_layer` checks it and names the valid ones)."""
     get_layer(model, name)
     return _find_layer(model, name)
@@ -415,7 +419,7 @@ def _first_data_format(container: Any) -> str | None:
     return None
 
 
-def input_spec(model: keras.Model):
+def input_spec(model: KerasModel):
     """The model's input as :class:`~topomap_core.io.prepare.InputSpec`: its shape, where its
     channels are (the first layer with a ``data_format`` says), and the layers that prepare
     the input themselves (``Rescaling``, ``Normalization``) if the model starts with them."""
@@ -442,7 +446,7 @@ def input_spec(model: keras.Model):
     return InputSpec(tuple(shape), layout, ", ".join(found) or None)
 
 
-def input_shape(model: keras.Model) -> tuple:
+def input_shape(model: KerasModel) -> tuple:
     """Return the model's input shape without the batch axis, e.g. ``(8, 8, 1)``.
 
     Raises

@@ -200,5 +200,5 @@ def load_selection(spec: str | Path) -> tuple[str, list[int]]:
         raise TopomapError(f"selection file {path.name!r} cannot be read: {exc}") from None
     if not isinstance(info, dict) or not isinstance(info.get("indices"), list):
         raise TopomapError(f"selection file {path.name!r} is not {{name, indices}} JSON")
-    content = json.loads(selection_bytes(info["indices"], info.get("name")))
+    content = json.loads(selection_bytes(info["indices"], str(info.get("name") or "")))
     return content["name"], content["indices"]

@@ -254,8 +254,9 @@ def compute_layout(
             f"parameter(s) {', '.join(unknown)} not accepted by {spec.name}; valid: {valid}"
         )
     for key in ("n_steps", "epochs", "iterations", "n_neighbors"):
-        if key in params and (not isinstance(params[key], int | np.integer) or params[key] < 1):
-            raise ValueError(f"{key} must be a positive integer, got {params[key]!r}")
+        value = params.get(key, 1)
+        if not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
     problem = LayoutProblem(X, metric, check_random_state(random_state), progress)
     coords = spec.func(problem, **params)
     coords = np.asarray(coords, dtype=np.float64)

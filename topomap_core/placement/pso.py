@@ -218,8 +218,8 @@ class _GridLocalForce:
 
         if self._key != (G, h):
             M = 2 * G  # zero padding: linear, not circular, correlation
-            k = np.arange(M)
-            k = np.where(k < G, k, k - M) * h
+            index = np.arange(M)
+            k = np.where(index < G, index, index - M) * h
             dx, dy = np.meshgrid(k, k, indexing="ij")
             d = np.maximum(np.hypot(dx, dy), MIN_DISTANCE)
             f = LOCAL_A / (d + 1.0) ** 3 - LOCAL_B * np.exp(-d / LOCAL_C)

@@ -150,7 +150,7 @@ class NapAccumulator:
             )
         flat = acts.reshape(acts.shape[0], -1).astype(dtype, copy=False)
         # One matrix product adds every example to all of its groups.
-        batch_sums = member.T @ flat
+        batch_sums = np.dot(member.T, flat)
         if self._sums is None:
             self._shape = acts.shape[1:]
             self._sums = np.zeros(batch_sums.shape, dtype=np.float64)

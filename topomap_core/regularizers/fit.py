@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -183,7 +184,9 @@ def fit_topographic(
         metrics=["accuracy"],
     )
 
-    class Epochs(keras.callbacks.Callback):
+    callback: Any = keras.callbacks.Callback  # a base a type checker cannot see
+
+    class Epochs(callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
 

@@ -24,6 +24,7 @@ of unit-normalised vectors is shifted once per neighbourhood offset (8 for 3 x 3
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -109,8 +110,11 @@ def topographic_penalty(
     return total
 
 
+_Regularizer: Any = keras.regularizers.Regularizer  # a base a type checker cannot see
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class TopographicRegularizer(keras.regularizers.Regularizer):
+class TopographicRegularizer(_Regularizer):
     """Keras regularizer placing a layer's units on a grid and making neighbours similar.
 
     Parameters
