@@ -307,3 +307,21 @@ def test_baseline_is_the_local_force_loop_from_a_random_start():
     # It ignores the profiles: another NAP, the same seed, the same layout.
     other = compute_layout(-3 * nap + 1, "baseline", random_state=7, n_steps=150)
     np.testing.assert_allclose(other, ours, atol=1e-6)
+
+
+def test_a_layout_alone_imports_no_tensorflow(tmp_path):
+    """Issue 21: ``import topomap_core; compute_layout(..., "UMAP_PSO")`` imported TensorFlow
+    (umap's ParametricUMAP), 4-6 s and hundreds of MB for a layout."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, topomap_core\n"
+        "xy = topomap_core.compute_layout(np.random.default_rng(0).normal(size=(6, 40)),"
+        " 'UMAP_PSO', random_state=0, n_steps=20)\n"
+        "assert xy.shape == (40, 2)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'dash', 'plotly') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr[-2000:]

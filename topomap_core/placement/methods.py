@@ -65,6 +65,40 @@ def tsne_layout(problem: LayoutProblem, *, perplexity: float = 30.0) -> np.ndarr
     return coords
 
 
+#: The packages whose compiled (numba) functions :func:`import_umap` caches on disk.
+_UMAP_PACKAGES = ("umap", "pynndescent")
+
+
+def import_umap():
+    """umap-learn, imported without TensorFlow and with its compiled code cached on disk.
+
+    ``import umap`` imports ``umap.parametric_umap``, which imports TensorFlow when it is
+    installed (4-6 s and several hundred MB, for a class we never use): a ``None`` entry in
+    ``sys.modules`` makes that one import fail, which umap handles as "TensorFlow not
+    installed". umap's and pynndescent's numba functions are compiled anew in every process
+    (about 30 s for a first ``UMAP_PSO`` layout): caching is turned on for each of them before
+    its first compilation, so a fresh process finds them in numba's cache (``NUMBA_CACHE_DIR``
+    of job processes: the data directory's ``numba-cache``). Measured in docs/PERFORMANCE.md.
+    """
+    import sys
+
+    if "umap" not in sys.modules:
+        sys.modules.setdefault("umap.parametric_umap", None)  # type: ignore[assignment]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "ParametricUMAP will be unavailable": as intended
+        import umap
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in _UMAP_PACKAGES:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, CPUDispatcher) and not value.overloads:
+                if type(value._cache).__name__ == "NullCache":  # not cached by its author
+                    value.enable_caching()
+    return umap
+
+
 def umap_layout(
     problem: LayoutProblem, *, n_neighbors: int = 15, min_dist: float = 0.1
 ) -> np.ndarray:
@@ -73,11 +107,10 @@ def umap_layout(
     ``n_neighbors`` is capped at N - 1. Very small layers use a random
     initialisation because the spectral one needs more points than neighbours.
     """
+    umap = import_umap()
     with warnings.catch_warnings():
         # umap warns that a fixed random_state disables parallelism: that is the point.
         warnings.simplefilter("ignore")
-        import umap
-
         n = problem.n_neurons
         k = max(2, min(n_neighbors, n - 1))
         problem.report("UMAP", 0, 1)

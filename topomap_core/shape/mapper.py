@@ -121,9 +121,9 @@ def lens_values(
     else:
         if n < 4:
             raise TopomapError(f"lens 'umap' needs at least 4 examples, got {n}")
-        import umap
+        from ..placement.methods import import_umap
 
-        projection = umap.UMAP(
+        projection = import_umap().UMAP(
             n_components=dims, n_neighbors=min(15, n - 1), random_state=random_state
         )
     mapper = kmapper.KeplerMapper(verbose=0)
