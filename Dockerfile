@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TOPOMAPS_DATA_DIR=/data \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
+    TOPOMAPS_DEMO_BUILD=/app/build/demos \
     TF_CPP_MIN_LOG_LEVEL=3
 
 RUN useradd --create-home --uid 1000 --user-group topomaps
@@ -24,6 +25,10 @@ RUN pip install --no-cache-dir -r requirements.txt
 # installed without dependencies (they are the pinned requirements above).
 COPY . .
 RUN pip install --no-cache-dir --no-deps . && mkdir -p /data && chown topomaps:topomaps /data
+# The demos, built once into the image (read-only for the app's user): a fresh /data copies
+# them instead of training them in the first Run.
+RUN TOPOMAPS_DATA_DIR=/tmp/demo-build python -m topomap_core.io.demo --build \
+    && rm -rf /tmp/demo-build
 
 USER topomaps
 # Uploaded models and data (/data/models, /data/data), trained demo models

@@ -29,14 +29,21 @@ $(VENV)/.project: pyproject.toml $(VENV)/.requirements
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $@
 
-run: $(VENV)/.project
+# The demos, built once and deterministically (a data directory copies them: the first Run on a
+# fresh install does not train them); rebuilt when the code that builds them changes.
+DEMOS := build/demos/.built
+$(DEMOS): $(VENV)/.project topomap_core/io/demo.py topomap_core/regularizers/fit.py
+	$(BIN)/python -m topomap_core.io.demo --build build/demos
+	touch $@
+
+run: $(VENV)/.project $(DEMOS)
 	$(BIN)/python app.py
 
 lint: $(VENV)/.requirements-test $(VENV)/.project
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint browser-deps services-deps
+test: lint browser-deps services-deps $(DEMOS)
 	$(BIN)/python -m pytest
 
 # Browser tests drive Debian's chromium + chromium-driver; installed only when missing
@@ -67,4 +74,4 @@ bench: $(VENV)/.project
 	$(BIN)/python benchmarks/bench_layouts.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build

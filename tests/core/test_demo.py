@@ -66,12 +66,37 @@ def test_stored_file_and_fast_identical_reload(demo_dir, digits_mlp, digits_test
     np.testing.assert_array_equal(activations.predict(again, x), activations.predict(digits_mlp, x))
 
 
-def test_training_is_deterministic(tmp_data_dir, digits_mlp):
-    # digits_mlp was trained in the session data dir; this trains again in a fresh one.
+def test_training_is_deterministic(tmp_data_dir, digits_mlp, monkeypatch, tmp_path):
+    # digits_mlp is the session's (built at setup time, or trained on first use); this trains
+    # again in a fresh data directory, with no prebuilt demo to copy.
+    monkeypatch.setenv(demo.PREBUILT_ENV, str(tmp_path / "no-prebuilt-demos"))
     fresh = sources.load_model("demo:digits-mlp")
     assert (tmp_data_dir / "demo-models" / "digits-mlp.keras").is_file()
     for a, b in zip(fresh.get_weights(), digits_mlp.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_fresh_data_directory_copies_the_prebuilt_demos(tmp_path, monkeypatch):
+    """Issue 21: the first Run on a fresh install trained the demo models inside the job."""
+    prebuilt = tmp_path / "prebuilt"
+    monkeypatch.setenv(demo.PREBUILT_ENV, str(prebuilt))
+    monkeypatch.setattr(demo, "train_demo_model", demo.build_architecture)  # quick "training"
+    built = demo.build_demos()
+    assert set(built) == {*demo.DEMO_MODELS, demo.DEMO_CHECKPOINTS}
+    source = prebuilt / "demo-models" / "digits-mlp.keras"
+
+    def no_training(spec):
+        raise AssertionError("a prebuilt demo was trained again")
+
+    monkeypatch.setattr(demo, "train_demo_model", no_training)
+    monkeypatch.setattr(demo, "_train_demo_series", lambda *a: no_training(None))
+    fresh = tmp_path / "data"
+    path = demo.demo_model_path("demo:digits-mlp", fresh)
+    assert path.read_bytes() == source.read_bytes()  # one file, one digest, one cache key
+    series, model = demo.demo_series_files(fresh)
+    assert demo.demo_checkpoints(fresh) == series and series.is_file() and model.is_file()
+    assert oct(series.parent.stat().st_mode)[-3:] == "755"
+    assert demo.build_demos() == dict.fromkeys(built, pytest.approx(0, abs=0.5))  # kept
 
 
 def test_a_second_training_never_replaces_the_stored_file(tmp_data_dir, monkeypatch):

@@ -14,8 +14,14 @@ Everything a user can pick without uploading anything is named here:
   with its weights saved after every batch (paper 6.3), stored under
   ``<data dir>/demo-training/digits-mlp/``.
 
+Each demo is built once, deterministically, at setup time: ``make run``, ``make test`` and the
+image run ``python -m topomap_core.io.demo --build`` into :func:`prebuilt_dir`; a data directory
+without a demo copies it from there (a file copy: the first Run on a fresh install waits only
+for what it computes). Without a prebuilt demo it is trained on first use, as before, with the
+same result.
+
 Importing this module is light (Keras is imported by the functions that train), so the web
-process can list the names. Building happens only in job processes.
+process can list the names. Building happens only in job processes (and at setup).
 """
 
 from __future__ import annotations
@@ -88,6 +94,36 @@ def demo_names(kind: str) -> tuple[str, ...]:
 
 def _root(root: str | Path | None) -> Path:
     return Path(root) if root is not None else config.data_dir()
+
+
+#: The environment variable naming the folder of the prebuilt demos.
+PREBUILT_ENV = "TOPOMAPS_DEMO_BUILD"
+
+
+def prebuilt_dir() -> Path:
+    """Where the demos are built at setup time (``TOPOMAPS_DEMO_BUILD``, default
+    ``build/demos`` in the project): laid out like a data directory."""
+    configured = os.environ.get(PREBUILT_ENV, "").strip()
+    return Path(configured) if configured else config.DEFAULT_DATA_DIR.parent / "build" / "demos"
+
+
+def _copy_prebuilt(relative: Path, target: Path) -> bool:
+    """Copy the prebuilt ``relative`` file to ``target`` (atomically; a file that is there
+    stays); False when there is no prebuilt file or it is ``target`` itself."""
+    source = prebuilt_dir() / relative
+    if not source.is_file() or source.resolve() == target.resolve():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)
+        with contextlib.suppress(FileExistsError):  # another process finished first
+            os.link(tmp, target)
+    finally:
+        os.unlink(tmp)
+    return True
 
 
 def _model_name(spec: str) -> str:
@@ -237,7 +273,9 @@ def demo_model_path(spec: str, root: str | Path | None = None, *, retrain: bool 
     if retrain or not path.is_file():
         with _lock:
             if retrain or not path.is_file():  # another thread may have finished meanwhile
-                _train_and_store(spec, path, replace=retrain)
+                relative = Path("demo-models") / path.name
+                if retrain or not _copy_prebuilt(relative, path):
+                    _train_and_store(spec, path, replace=retrain)
     return path
 
 
@@ -327,11 +365,15 @@ def demo_checkpoints(
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".digits-mlp-", dir=folder.parent))
         try:
-            _train_demo_series(tmp, progress)
+            built = [_copy_prebuilt(f.relative_to(_root(root)), tmp / f.name)
+                     for f in (path, model)]  # fmt: skip
+            if not all(built):
+                _train_demo_series(tmp, progress)
             if folder.exists() and not path.is_file():
                 shutil.rmtree(folder)  # an incomplete folder left by a crash
             # Rename the finished folder into place: other processes see all of it or
             # nothing. If one of them got there first, its identical series stays.
+            os.chmod(tmp, 0o755)  # mkdtemp's 700 would hide a prebuilt series from others
             with contextlib.suppress(OSError):
                 os.replace(tmp, folder)
         finally:
@@ -345,3 +387,46 @@ def unknown_demo(kind: str, spec: str) -> Exception:
     error = {"model": ModelLoadError, "data": DataError, "checkpoints": CheckpointError}[kind]
     words = {"model": "demo model", "data": "demo data", "checkpoints": "demo checkpoint series"}
     return error(f"unknown {words[kind]} {spec!r}; valid: {', '.join(demo_names(kind))}")
+
+
+def build_demos(folder: str | Path | None = None) -> dict[str, float]:
+    """Build every demo (models and the series) into ``folder`` (default
+    :func:`prebuilt_dir`), deterministically; what is there already stays.
+
+    Returns
+    -------
+    dict
+        Demo name -> seconds its building took (0 for one that was there).
+    """
+    import time
+
+    root = Path(folder) if folder is not None else prebuilt_dir()
+    seconds = {}
+    for spec in DEMO_MODELS:
+        t0 = time.perf_counter()
+        demo_model_path(spec, root)
+        seconds[spec] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    demo_checkpoints(root)
+    seconds[DEMO_CHECKPOINTS] = time.perf_counter() - t0
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m topomap_core.io.demo --build [FOLDER]``: build the demos at setup time."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m topomap_core.io.demo")
+    parser.add_argument(
+        "--build", nargs="?", const="", metavar="FOLDER", required=True,
+        help=f"build every demo into FOLDER (default {prebuilt_dir()})",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    config.quiet_tensorflow()
+    for name, took in build_demos(args.build or None).items():
+        print(f"{name}: " + (f"built in {took:.1f} s" if took > 0.5 else "ready"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
