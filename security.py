@@ -13,11 +13,11 @@
   under which the Dash page works (scripts only from this server plus the page's own inline
   scripts, allowed by their SHA-256, no ``eval``; see :func:`content_security_policy`), and
   ``Cache-Control: no-store`` on everything but static files.
-- **A request size cap**: Flask's ``MAX_CONTENT_LENGTH`` follows ``MAX_UPLOAD_MB`` (an upload
-  travels base64-encoded inside the callback's JSON, 4/3 of its size, plus a margin); a larger
-  request gets ``413`` with a message naming the limit. Only an upload may be that large: a
-  callback body over ``TOPOMAPS_MAX_CALLBACK_KB`` (default 1024) whose first bytes do not show
-  a ``dcc.Upload``'s ``contents`` input is refused with ``413`` before the rest is read.
+- **A request size cap**: a request body may be at most ``TOPOMAPS_MAX_CALLBACK_KB`` (default
+  1024; Flask's ``MAX_CONTENT_LENGTH``), except on the upload route (:data:`UPLOAD_PATH`,
+  ``POST /_topomaps/upload/<kind>``), where it is the file itself, streamed to disk, and may
+  be ``MAX_UPLOAD_MB``. A larger request gets ``413`` with a message naming the limit, before
+  its body is read (a body of undeclared length is cut at the limit).
 - **A limit on failed logins**: a client address that fails basic auth
   ``TOPOMAPS_AUTH_MAX_FAILURES`` times (default 5) within ``TOPOMAPS_AUTH_LOCKOUT_S`` seconds
   (default 60) gets ``429`` with ``Retry-After`` until that window has passed, whatever it
@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 import threading
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from topomap_core.config import int_setting, max_callback_bytes, max_upload_bytes
 
@@ -48,8 +50,9 @@ from topomap_core.config import int_setting, max_callback_bytes, max_upload_byte
 AUTH_ENV = "TOPOMAPS_AUTH"
 #: Realm named in ``WWW-Authenticate``.
 REALM = "topomaps"
-#: Bytes allowed on top of the base64-encoded upload (JSON of the callback, file name, ids).
-REQUEST_MARGIN_BYTES = 1 << 20
+#: The upload route, after the app's path prefix: ``POST <prefix>_topomaps/upload/<kind>``
+#: with the file's bytes as the body (``callbacks/uploads.py``).
+UPLOAD_PATH = "_topomaps/upload/"
 
 _EXTENSION_KEY = "topomaps_security"
 _SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
@@ -178,71 +181,45 @@ def _unauthorized() -> Response:
 # ------------------------------------------------------------------------ request size cap
 
 
-def max_request_bytes(upload_bytes: int | None = None) -> int:
-    """Largest HTTP request body accepted: a base64-encoded upload of ``MAX_UPLOAD_MB`` plus
-    :data:`REQUEST_MARGIN_BYTES` for the rest of the callback's JSON."""
-    cap = max_upload_bytes() if upload_bytes is None else upload_bytes
-    return -(-cap * 4 // 3) + 4 + REQUEST_MARGIN_BYTES
+def is_upload_path(path: str) -> bool:
+    """Whether ``path`` is the upload route (:data:`UPLOAD_PATH`, under any prefix)."""
+    head, sep, kind = path.rpartition("/" + UPLOAD_PATH)
+    return bool(sep) and "/" not in kind and (not head or head.startswith("/"))
 
 
-#: How much of a large callback body is read to see whether it is an upload.
-PEEK_BYTES = 64 * 1024
-# A dcc.Upload's value as the Dash renderer sends it: {"id": ..., "property": "contents",
-# "value": "data:..."}; nothing else of Dash has a "contents" property.
-_UPLOAD_HEAD = re.compile(rb'"property"\s*:\s*"contents"\s*,\s*"value"\s*:\s*"data:')
-
-
-class _Prefixed:
-    """A WSGI input stream whose first bytes were read already (to peek at them)."""
-
-    def __init__(self, head: bytes, rest: Any):
-        self.head, self.rest = head, rest
-
-    def read(self, size: int = -1) -> bytes:
-        if not self.head:
-            return self.rest.read(size) if size is None or size >= 0 else self.rest.read()
-        if size is None or size < 0:
-            out, self.head = self.head + self.rest.read(), b""
-            return out
-        out, self.head = self.head[:size], self.head[size:]
-        if len(out) < size:
-            out += self.rest.read(size - len(out))
-        return out
-
-
-def _cap_callback_body() -> Response | None:
-    """Refuse a large callback body unless it is an upload (see the module's notes)."""
-    if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
-        return None
-    small = max_callback_bytes()
-    length = request.content_length
-    if length is not None and length <= small:
-        return None
+def _cap_request() -> None:
+    """The body cap of this request: ``MAX_UPLOAD_MB`` on the upload route, else the app's
+    ``MAX_CONTENT_LENGTH`` (``TOPOMAPS_MAX_CALLBACK_KB``). A declared length over it is
+    refused now, unread; an undeclared one is cut at it when read (both ``413``)."""
+    if is_upload_path(request.path):
+        request.max_content_length = max_upload_bytes()
     cap = request.max_content_length
-    if length is not None and cap is not None and length > cap:
-        return None  # over the upload cap too: Flask's 413 names that limit
-    raw = request.environ["wsgi.input"]
-    head = raw.read(min(PEEK_BYTES, length if length is not None else PEEK_BYTES))
-    request.environ["wsgi.input"] = _Prefixed(head, raw)
-    if _UPLOAD_HEAD.search(head):
-        return None
-    if length is None:  # no declared length: read at most the small cap
-        request.max_content_length = small
-        return None
-    return Response(
-        f"Request too large: a request that is not a file upload may send at most "
-        f"{small // 1024} KB (TOPOMAPS_MAX_CALLBACK_KB); this one was refused before it "
-        "was read.\n",
-        status=413,
-        mimetype="text/plain",
-    )
+    length = request.content_length
+    if cap is not None and length is not None and length > cap:
+        raise RequestEntityTooLarge()
 
 
 def _too_large(_error: Exception) -> Response:
-    limit = max_upload_bytes() / 2**20
+    if is_upload_path(request.path):
+        from topomap_core.store import safe_name
+
+        limit = max_upload_bytes() / 2**20
+        name = safe_name(request.args.get("name"))
+        length = request.content_length
+        if length:  # declared: refused before a byte of it was read
+            text = f"it is {length / 2**20:.1f} MB, over the {limit:.3g} MB upload limit "
+            text += "(MAX_UPLOAD_MB); it was refused before it was read."
+        else:
+            text = f"it is over the {limit:.3g} MB upload limit (MAX_UPLOAD_MB); the rest of "
+            text += "it was not read."
+        text = f"{name} refused: {text}"
+        # The page shows an upload's answer as it is (assets/uploads.js).
+        body = json.dumps({"ok": False, "name": name, "message": text})
+        return Response(body, status=413, mimetype="application/json")
+    small = max_callback_bytes() // 1024
     return Response(
-        f"Request too large: files of at most {limit:.3g} MB can be uploaded (MAX_UPLOAD_MB); "
-        "this one was refused before it was read.\n",
+        f"Request too large: a request that is not a file upload may send at most {small} KB "
+        "(TOPOMAPS_MAX_CALLBACK_KB); this one was refused before it was read.\n",
         status=413,
         mimetype="text/plain",
     )
@@ -367,6 +344,7 @@ class SecurityState:
 
     users: dict[str, bytes] = field(default_factory=dict)
     max_request_bytes: int = 0
+    max_upload_bytes: int = 0
     logins: FailedLogins | None = None
 
     @property
@@ -375,7 +353,7 @@ class SecurityState:
 
 
 def install(server: Flask, auth: str | None = None) -> SecurityState:
-    """Add basic auth, security headers and the request size cap to a Flask ``server``.
+    """Add basic auth, security headers and the request size caps to a Flask ``server``.
 
     Idempotent: a second call on the same server changes nothing and returns the same state.
 
@@ -400,12 +378,17 @@ def install(server: Flask, auth: str | None = None) -> SecurityState:
         int_setting("TOPOMAPS_AUTH_MAX_FAILURES", 5, 1),
         float(int_setting("TOPOMAPS_AUTH_LOCKOUT_S", 60, 1)),
     )
-    state = SecurityState(users=users, max_request_bytes=max_request_bytes(), logins=logins)
+    state = SecurityState(
+        users=users,
+        max_request_bytes=max_callback_bytes(),
+        max_upload_bytes=max_upload_bytes(),
+        logins=logins,
+    )
     server.config["MAX_CONTENT_LENGTH"] = state.max_request_bytes
 
     def require_auth() -> Any:
         if not state.users:
-            return _cap_callback_body()
+            return _cap_request()
         address = request.remote_addr or "-"
         wait = logins.retry_after(address)
         if wait:
@@ -419,7 +402,7 @@ def install(server: Flask, auth: str | None = None) -> SecurityState:
             logins.failed(address)
             return _unauthorized()
         logins.succeeded(address)
-        return _cap_callback_body()
+        return _cap_request()
 
     def add_headers(response: Response) -> Response:
         return _add_headers(response, state.auth_on)
