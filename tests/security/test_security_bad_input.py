@@ -550,3 +550,58 @@ def test_file_names_cannot_pose_as_others_and_a_new_name_is_listed(live_server):
     assert not ok and text.startswith("\\x1b[2Jevil\\x00.csv refused: "), text
     assert not any(c in json.dumps(response, ensure_ascii=False) for c in "\x1b\x00\u202e")
     assert live_server.serves()
+
+
+def _callback_body(server, value) -> dict:
+    """The link callback's request (its input: the page's address) with ``value`` as href."""
+    return server.callbacks.body(f"{ID.MODEL_SELECT}.value", {f"{ID.URL}.href": value})
+
+
+MALFORMED = {
+    "array": (lambda b: [b], "the body must be a JSON object, not an array"),
+    "null": (lambda b: None, "the body must be a JSON object, not null"),
+    "unknown-output": (
+        lambda b: {**b, "output": "nothing.children"},
+        "no callback of this server has the output 'nothing.children'",
+    ),
+    "missing-output": (
+        lambda b: {k: v for k, v in b.items() if k != "output"},
+        "'output' (the callback's outputs, a string) is missing",
+    ),
+    "deep": (lambda b: {**b, "inputs": "DEEP"}, "the request nests deeper than 64 levels"),
+    "missing-inputs": (
+        lambda b: {k: v for k, v in b.items() if k != "inputs"},
+        "'inputs' must be a list of the callback's 1 input(s)",
+    ),
+    "wrong-count": (
+        lambda b: {**b, "inputs": b["inputs"] * 2},
+        "the callback has 1 input(s), the request sends 2",
+    ),
+    "url-number": (
+        lambda b: {**b, "inputs": [{**b["inputs"][0], "value": 12345}]},
+        "the page's address (url.href) must be a string, not int 12345",
+    ),
+    "url-list": (
+        lambda b: {**b, "inputs": [{**b["inputs"][0], "value": ["x"]}]},
+        "the page's address (url.href) must be a string, not list ['x']",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+def test_malformed_callback_requests_get_400_with_a_reason_logged_once(live_server, kind):
+    # Issue 20 item 7: each of these answered 500 with a traceback in the log.
+    forge, reason = MALFORMED[kind]
+    body = json.dumps(forge(_callback_body(live_server, live_server.url)))
+    body = body.replace('"DEEP"', "[" * 5000 + "]" * 5000)
+    logged = len(live_server.server.service.log())
+    reply = live_server.post(
+        "/_dash-update-component", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert reply.status_code == 400, reply.text[:300]
+    assert reply.text == f"Bad request: {reason}.\n"
+    assert live_server.serves()
+    new = live_server.server.service.log()[logged:]
+    lines = [line for line in new.splitlines() if "/_dash-update-component" in line]
+    assert len(lines) == 1 and lines[0].endswith(f": {reason}"), new[-2000:]
+    assert "Traceback" not in new
