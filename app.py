@@ -117,7 +117,7 @@ def create_app(data_dir: str | Path | None = None) -> Dash:
     )
     app.server.secret_key = secret_key(root)
     app.server.config[DATA_DIR_KEY] = str(root)
-    security.install(app.server)
+    security.install(app.server, callbacks=app.callback_map)  # before Dash sees a request
     app.layout = partial(page_layout.build, root, [tab.pane for tab in TABS])
     for feature in FEATURES:
         feature.register(app, root)

@@ -13,11 +13,16 @@
   under which the Dash page works (scripts only from this server plus the page's own inline
   scripts, allowed by their SHA-256, no ``eval``; see :func:`content_security_policy`), and
   ``Cache-Control: no-store`` on everything but static files.
-- **A request size cap**: Flask's ``MAX_CONTENT_LENGTH`` follows ``MAX_UPLOAD_MB`` (an upload
-  travels base64-encoded inside the callback's JSON, 4/3 of its size, plus a margin); a larger
-  request gets ``413`` with a message naming the limit. Only an upload may be that large: a
-  callback body over ``TOPOMAPS_MAX_CALLBACK_KB`` (default 1024) whose first bytes do not show
-  a ``dcc.Upload``'s ``contents`` input is refused with ``413`` before the rest is read.
+- **A request size cap**: a request body may be at most ``TOPOMAPS_MAX_CALLBACK_KB`` (default
+  1024; Flask's ``MAX_CONTENT_LENGTH``), except on the upload route (:data:`UPLOAD_PATH`,
+  ``POST /_topomaps/upload/<kind>``), where it is the file itself, streamed to disk, and may
+  be ``MAX_UPLOAD_MB``. A larger request gets ``413`` with a message naming the limit, before
+  its body is read (a body of undeclared length is cut at the limit).
+- **Malformed callback requests** (what the Dash page never sends: a body that is not a JSON
+  object, an unknown or missing output, inputs or states missing or of the wrong count, a
+  value nested deeper than :data:`MAX_CALLBACK_DEPTH`) get ``400`` with a short reason before
+  Dash sees them, logged once as one line (:func:`callback_problem`); a callback that raises
+  :class:`werkzeug.exceptions.BadRequest` for a value it cannot take gets the same.
 - **A limit on failed logins**: a client address that fails basic auth
   ``TOPOMAPS_AUTH_MAX_FAILURES`` times (default 5) within ``TOPOMAPS_AUTH_LOCKOUT_S`` seconds
   (default 60) gets ``429`` with ``Retry-After`` until that window has passed, whatever it
@@ -31,6 +36,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import logging
 import os
 import re
 import threading
@@ -41,15 +48,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from topomap_core.config import int_setting, max_callback_bytes, max_upload_bytes
+
+LOG = logging.getLogger(__name__)
 
 #: Environment variable holding the users (``user1:password1,user2:sha256:<hex>``).
 AUTH_ENV = "TOPOMAPS_AUTH"
 #: Realm named in ``WWW-Authenticate``.
 REALM = "topomaps"
-#: Bytes allowed on top of the base64-encoded upload (JSON of the callback, file name, ids).
-REQUEST_MARGIN_BYTES = 1 << 20
+#: The upload route, after the app's path prefix: ``POST <prefix>_topomaps/upload/<kind>``
+#: with the file's bytes as the body (``callbacks/uploads.py``).
+UPLOAD_PATH = "_topomaps/upload/"
+#: Deepest nesting of JSON in a callback request (the page's own stay under 20 levels).
+MAX_CALLBACK_DEPTH = 64
 
 _EXTENSION_KEY = "topomaps_security"
 _SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
@@ -178,74 +191,164 @@ def _unauthorized() -> Response:
 # ------------------------------------------------------------------------ request size cap
 
 
-def max_request_bytes(upload_bytes: int | None = None) -> int:
-    """Largest HTTP request body accepted: a base64-encoded upload of ``MAX_UPLOAD_MB`` plus
-    :data:`REQUEST_MARGIN_BYTES` for the rest of the callback's JSON."""
-    cap = max_upload_bytes() if upload_bytes is None else upload_bytes
-    return -(-cap * 4 // 3) + 4 + REQUEST_MARGIN_BYTES
+def is_upload_path(path: str) -> bool:
+    """Whether ``path`` is the upload route (:data:`UPLOAD_PATH`, under any prefix)."""
+    head, sep, kind = path.rpartition("/" + UPLOAD_PATH)
+    return bool(sep) and "/" not in kind and (not head or head.startswith("/"))
 
 
-#: How much of a large callback body is read to see whether it is an upload.
-PEEK_BYTES = 64 * 1024
-# A dcc.Upload's value as the Dash renderer sends it: {"id": ..., "property": "contents",
-# "value": "data:..."}; nothing else of Dash has a "contents" property.
-_UPLOAD_HEAD = re.compile(rb'"property"\s*:\s*"contents"\s*,\s*"value"\s*:\s*"data:')
-
-
-class _Prefixed:
-    """A WSGI input stream whose first bytes were read already (to peek at them)."""
-
-    def __init__(self, head: bytes, rest: Any):
-        self.head, self.rest = head, rest
-
-    def read(self, size: int = -1) -> bytes:
-        if not self.head:
-            return self.rest.read(size) if size is None or size >= 0 else self.rest.read()
-        if size is None or size < 0:
-            out, self.head = self.head + self.rest.read(), b""
-            return out
-        out, self.head = self.head[:size], self.head[size:]
-        if len(out) < size:
-            out += self.rest.read(size - len(out))
-        return out
-
-
-def _cap_callback_body() -> Response | None:
-    """Refuse a large callback body unless it is an upload (see the module's notes)."""
-    if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
-        return None
-    small = max_callback_bytes()
-    length = request.content_length
-    if length is not None and length <= small:
-        return None
+def _cap_request() -> None:
+    """The body cap of this request: ``MAX_UPLOAD_MB`` on the upload route, else the app's
+    ``MAX_CONTENT_LENGTH`` (``TOPOMAPS_MAX_CALLBACK_KB``). A declared length over it is
+    refused now, unread; an undeclared one is cut at it when read (both ``413``)."""
+    if is_upload_path(request.path):
+        request.max_content_length = max_upload_bytes()
     cap = request.max_content_length
-    if length is not None and cap is not None and length > cap:
-        return None  # over the upload cap too: Flask's 413 names that limit
-    raw = request.environ["wsgi.input"]
-    head = raw.read(min(PEEK_BYTES, length if length is not None else PEEK_BYTES))
-    request.environ["wsgi.input"] = _Prefixed(head, raw)
-    if _UPLOAD_HEAD.search(head):
-        return None
-    if length is None:  # no declared length: read at most the small cap
-        request.max_content_length = small
-        return None
-    return Response(
-        f"Request too large: a request that is not a file upload may send at most "
-        f"{small // 1024} KB (TOPOMAPS_MAX_CALLBACK_KB); this one was refused before it "
-        "was read.\n",
-        status=413,
-        mimetype="text/plain",
-    )
+    length = request.content_length
+    if cap is not None and length is not None and length > cap:
+        raise RequestEntityTooLarge()
 
 
 def _too_large(_error: Exception) -> Response:
-    limit = max_upload_bytes() / 2**20
+    if is_upload_path(request.path):
+        from topomap_core.store import safe_name
+
+        limit = max_upload_bytes() / 2**20
+        name = safe_name(request.args.get("name"))
+        length = request.content_length
+        if length:  # declared: refused before a byte of it was read
+            text = f"it is {length / 2**20:.1f} MB, over the {limit:.3g} MB upload limit "
+            text += "(MAX_UPLOAD_MB); it was refused before it was read."
+        else:
+            text = f"it is over the {limit:.3g} MB upload limit (MAX_UPLOAD_MB); the rest of "
+            text += "it was not read."
+        text = f"{name} refused: {text}"
+        # The page shows an upload's answer as it is (assets/uploads.js).
+        body = json.dumps({"ok": False, "name": name, "message": text})
+        return Response(body, status=413, mimetype="application/json")
+    small = max_callback_bytes() // 1024
     return Response(
-        f"Request too large: files of at most {limit:.3g} MB can be uploaded (MAX_UPLOAD_MB); "
-        "this one was refused before it was read.\n",
+        f"Request too large: a request that is not a file upload may send at most {small} KB "
+        "(TOPOMAPS_MAX_CALLBACK_KB); this one was refused before it was read.\n",
         status=413,
         mimetype="text/plain",
     )
+
+
+# ------------------------------------------------------------------- callback requests
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether JSON ``value`` nests deeper than ``limit`` (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _items_problem(items: Any, expected: int, key: str, what: str) -> str | None:
+    if not isinstance(items, list):
+        return f"'{key}' must be a list of the callback's {expected} {what}(s)"
+    if len(items) != expected:
+        return f"the callback has {expected} {what}(s), the request sends {len(items)}"
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, list):  # pattern-matching ids: a list of such items
+            bad = [i for i in item if not isinstance(i, dict)]
+            if not bad and all(isinstance(i.get("property"), str) for i in item):
+                continue
+        elif isinstance(item, dict) and isinstance(item.get("property"), str):
+            if isinstance(item.get("id"), (str, dict)):
+                continue
+        return f"{what} {n} of '{key}' is not an {{id, property, value}} object"
+    return None
+
+
+def callback_problem(body: Any, callbacks: Mapping[str, Any] | None = None) -> str | None:
+    """Why a parsed ``/_dash-update-component`` body is malformed, or None.
+
+    Checked: a JSON object; ``output`` a string naming a server callback of ``callbacks``
+    (Dash's ``callback_map``; not checked without it); ``outputs`` one object or a list of
+    as many as the callback has; ``inputs`` and ``state`` lists of as many ``{id,
+    property, value}`` objects as the callback declares; ``changedPropIds`` a list of
+    strings; no JSON nested deeper than :data:`MAX_CALLBACK_DEPTH`. The page itself never
+    sends anything else, so the reason may be short.
+    """
+    if not isinstance(body, dict):
+        return f"the body must be a JSON object, not {_json_kind(body)}"
+    if _depth_over(body, MAX_CALLBACK_DEPTH):
+        return f"the request nests deeper than {MAX_CALLBACK_DEPTH} levels"
+    output = body.get("output")
+    if not isinstance(output, str):
+        return "'output' (the callback's outputs, a string) is missing"
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        return "'changedPropIds' must be a list of strings"
+    if callbacks is None:
+        return None
+    spec = callbacks.get(output)
+    if spec is None or "callback" not in spec:
+        return f"no callback of this server has the output {output[:80]!r}"
+    if not spec.get("no_output"):
+        outputs = body.get("outputs")
+        count = len(spec["output"]) if isinstance(spec.get("output"), list) else 1
+        if output.startswith(".."):
+            problem = _items_problem(outputs, count, "outputs", "output")
+        elif not isinstance(outputs, dict) or not isinstance(outputs.get("property"), str):
+            problem = "'outputs' must be one {id, property} object"
+        else:
+            problem = None
+        if problem:
+            return problem
+    for key, what in (("inputs", "input"), ("state", "state value")):
+        declared = spec.get(key) or []
+        given = body.get(key, [] if key == "state" else None)
+        problem = _items_problem(given, len(declared), key, what)
+        if problem:
+            return problem
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )
+
+
+def _check_callback(callbacks: Mapping[str, Any] | None) -> None:
+    """Refuse a malformed callback request with ``400`` (:func:`callback_problem`)."""
+    if request.method != "POST" or not request.path.endswith("/_dash-update-component"):
+        return
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except RecursionError:
+        raise BadRequest(f"the request nests deeper than {MAX_CALLBACK_DEPTH} levels") from None
+    except ValueError:  # also a body that is not UTF-8
+        raise BadRequest("the body is not JSON") from None
+    problem = callback_problem(body, callbacks)
+    if problem:
+        raise BadRequest(problem)
+
+
+def _bad_request(error: BadRequest) -> Response:
+    """``400`` with the short reason, as plain text, logged once (a line, no traceback)."""
+    text = " ".join(str(error.description or "malformed request").split())[:300]
+    # Printable only: a forged value must not write escape sequences into the log.
+    reason = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    LOG.warning(
+        "400 for %s %s from %s: %s", request.method, request.path, request.remote_addr, reason
+    )
+    if is_upload_path(request.path):
+        text = f"The upload was refused: {reason}."
+        body = json.dumps({"ok": False, "message": text})
+        return Response(body, status=400, mimetype="application/json")
+    return Response(f"Bad request: {reason}.\n", status=400, mimetype="text/plain")
 
 
 # ---------------------------------------------------------------------------------- headers
@@ -367,15 +470,20 @@ class SecurityState:
 
     users: dict[str, bytes] = field(default_factory=dict)
     max_request_bytes: int = 0
+    max_upload_bytes: int = 0
     logins: FailedLogins | None = None
+    callbacks: Mapping[str, Any] | None = None
 
     @property
     def auth_on(self) -> bool:
         return bool(self.users)
 
 
-def install(server: Flask, auth: str | None = None) -> SecurityState:
-    """Add basic auth, security headers and the request size cap to a Flask ``server``.
+def install(
+    server: Flask, auth: str | None = None, callbacks: Mapping[str, Any] | None = None
+) -> SecurityState:
+    """Add basic auth, security headers, the request size caps and the check of callback
+    requests to a Flask ``server``.
 
     Idempotent: a second call on the same server changes nothing and returns the same state.
 
@@ -386,6 +494,10 @@ def install(server: Flask, auth: str | None = None) -> SecurityState:
     auth : str, optional
         Users as in :func:`parse_auth`; default: the ``TOPOMAPS_AUTH`` environment variable.
         Empty: no authentication (headers and the size cap still apply).
+    callbacks : mapping, optional
+        The Dash app's ``callback_map`` (read at each request, so callbacks may be registered
+        after this call): a request for an output it lacks is refused with ``400``. Without
+        it only the request's shape is checked.
 
     Raises
     ------
@@ -400,12 +512,22 @@ def install(server: Flask, auth: str | None = None) -> SecurityState:
         int_setting("TOPOMAPS_AUTH_MAX_FAILURES", 5, 1),
         float(int_setting("TOPOMAPS_AUTH_LOCKOUT_S", 60, 1)),
     )
-    state = SecurityState(users=users, max_request_bytes=max_request_bytes(), logins=logins)
+    state = SecurityState(
+        users=users,
+        max_request_bytes=max_callback_bytes(),
+        max_upload_bytes=max_upload_bytes(),
+        logins=logins,
+        callbacks=callbacks,
+    )
     server.config["MAX_CONTENT_LENGTH"] = state.max_request_bytes
+
+    def checked() -> None:
+        _cap_request()
+        _check_callback(state.callbacks)
 
     def require_auth() -> Any:
         if not state.users:
-            return _cap_callback_body()
+            return checked()
         address = request.remote_addr or "-"
         wait = logins.retry_after(address)
         if wait:
@@ -419,7 +541,7 @@ def install(server: Flask, auth: str | None = None) -> SecurityState:
             logins.failed(address)
             return _unauthorized()
         logins.succeeded(address)
-        return _cap_callback_body()
+        return checked()
 
     def add_headers(response: Response) -> Response:
         return _add_headers(response, state.auth_on)
@@ -428,5 +550,6 @@ def install(server: Flask, auth: str | None = None) -> SecurityState:
     server.before_request_funcs.setdefault(None, []).insert(0, require_auth)
     server.after_request(add_headers)
     server.register_error_handler(413, _too_large)
+    server.register_error_handler(BadRequest, _bad_request)
     server.extensions[_EXTENSION_KEY] = state
     return state

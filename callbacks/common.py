@@ -3,7 +3,6 @@ layers of a model (from a job process, never loaded here)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,12 +50,6 @@ def message(text: str | None, ok: bool = True, warning: bool = False) -> html.Sp
     if not text:
         return None
     return html.Span(text, className="msg-warning" if warning else "msg-ok" if ok else "msg-error")
-
-
-def hide_stored_name(text: str, content: bytes, filename: str) -> str:
-    """Replace the store's content-hash file name in a message by the user's file name."""
-    digest = hashlib.sha256(content).hexdigest()
-    return re.sub(digest + r"(\.[A-Za-z0-9]+)?", lambda _: filename, text)
 
 
 def hide_stored_ref(text: str, ref: str, name: str) -> str:

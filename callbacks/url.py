@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from dash import Dash, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
+from werkzeug.exceptions import BadRequest
 
 from layouts.ids import ID
 from layouts.page import TabPane
@@ -277,19 +278,55 @@ def to_query(values: Mapping[str, Any], tabs: Sequence[Tab]) -> str:
     return "?" + urlencode(clean, quote_via=quote, safe=":") if clean else ""
 
 
+def page_href(href: Any) -> str:
+    """The page's address as a callback got it (``url.href``): a string, or ``""`` for none.
+
+    Raises
+    ------
+    werkzeug.exceptions.BadRequest
+        Anything else (a number, a list): no browser sends it, so the request is answered
+        ``400`` with the reason (``security.py`` logs it once).
+    """
+    if href is None:
+        return ""
+    if not isinstance(href, str):
+        kind = type(href).__name__
+        raise BadRequest(
+            f"the page's address (url.href) must be a string, not {kind} {short(href)}"
+        )
+    return href
+
+
+def _split(href: str):
+    try:
+        return urlsplit(href)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 host)
+        return None
+
+
 def share_link(href: str | None, search: str) -> str:
     """The full link: scheme, host and path of the page's ``href`` with a new query."""
-    if not href:
+    parts = _split(page_href(href))
+    if parts is None or not href:
         return search
-    parts = urlsplit(href)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, search.lstrip("?"), ""))
 
 
 def read_link(href: str | None, tabs: Sequence[Tab], data_dir: str | Path) -> ParsedQuery:
-    """The page link's validated values and warnings, knowing what this server stores."""
+    """The page link's validated values and warnings, knowing what this server stores.
+
+    Raises
+    ------
+    werkzeug.exceptions.BadRequest
+        ``href`` is not a string (:func:`page_href`).
+    """
+    parts = _split(page_href(href))
+    if parts is None:
+        values = {link.key: link.default for link in all_links(tabs)}
+        return ParsedQuery(values, ["Ignored the link (it is not a valid address)"])
     store = Store(data_dir)
     return parse_query(
-        urlsplit(href or "").query,
+        parts.query,
         tabs,
         known={
             "model": {item["id"] for item in store.list_models()},
@@ -330,7 +367,7 @@ def register(app: Dash, tabs: Sequence[Tab], data_dir: Path) -> None:
         Input(ID.URL, "href"),
     )
     def on_link(href: str | None):
-        if not href:
+        if not page_href(href):
             raise PreventUpdate
         parsed = read_link(href, tabs, data_dir)
         waiting = [

@@ -13,7 +13,7 @@ from topomap_core.analyses.compare import CompareRequest
 from topomap_core.params import defaults
 from topomap_core.store import Store
 
-from .controls import field, model_options, run_block
+from .controls import field, model_options, run_block, upload_zone
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -109,18 +109,15 @@ def setup(models: list[dict[str, str]]) -> html.Section:
                 ],
                 className="tab-fields tab-fields-4",
             ),
-            dcc.Upload(
-                id=CompareIds.UPLOAD,
-                children=html.Div(
-                    [
-                        html.Strong("Drop a model here"),
-                        html.Span(" or click to add a .keras / .h5 file as model B"),
-                    ]
-                ),
-                accept=".keras,.h5,.hdf5",
-                multiple=False,
-                className="upload",
-                className_active="upload upload-active",
+            upload_zone(
+                CompareIds.UPLOAD,
+                "model",
+                CompareIds.MESSAGE,
+                [
+                    html.Strong("Drop a model here"),
+                    html.Span(" or click to add a .keras / .h5 file as model B"),
+                ],
+                ".keras,.h5,.hdf5",
             ),
         ],
         id=CompareIds.MODELS_FIELDS,

@@ -6,13 +6,14 @@ store lists, so that the page and the callbacks build them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dash import dcc, html
 
 from topomap_core.analyses.topomap import GRID_METHOD
 from topomap_core.analyses.view import ViewRequest
+from topomap_core.config import max_upload_bytes
 from topomap_core.io.prepare import PRESETS
 from topomap_core.params import bounds, defaults
 from topomap_core.placement import LAYOUT_METHODS, seed_note
@@ -193,16 +194,38 @@ def preparation_fields() -> html.Div:
     )
 
 
-def _upload(upload_id: str, text: str, accept: str) -> dcc.Upload:
-    return dcc.Upload(
-        id=upload_id,
-        children=html.Div(
-            [html.Strong("Drop a file here"), html.Span(f" or click to choose {text}")]
-        ),
-        accept=accept,
-        multiple=False,
-        className="upload",
-        className_active="upload upload-active",
+def uploaded_id(upload_id: str) -> str:
+    """Id of the ``dcc.Store`` in which the page puts the upload route's answer for the upload
+    zone ``upload_id`` (the input of its callback, ``callbacks.uploads.register_upload``)."""
+    return f"{upload_id}-done"
+
+
+def upload_zone(
+    upload_id: str, kind: str, message_id: str, prompt: Sequence[Any], accept: str
+) -> html.Div:
+    """A zone to drop a file on or click (``id`` ``upload_id``), and its answer's store.
+
+    ``assets/uploads.js`` gives the zone its file input and sends a file's bytes as they are to
+    the upload route for ``kind`` (``"model"``, ``"data"``, ``"checkpoints"``), streamed from
+    disk, showing the progress in ``message_id``; a file over ``MAX_UPLOAD_MB`` is refused
+    before anything is sent. ``dcc.Upload`` would read the whole file into the page as base64.
+    """
+    return html.Div(
+        [
+            html.Label(
+                [*prompt, html.Span(className="upload-input")],
+                id=upload_id,
+                className="upload",
+                **{
+                    "data-kind": kind,
+                    "data-target": uploaded_id(upload_id),
+                    "data-message": message_id,
+                    "data-max-bytes": str(max_upload_bytes()),
+                    "data-accept": accept,
+                },
+            ),
+            dcc.Store(id=uploaded_id(upload_id)),
+        ]
     )
 
 
@@ -235,6 +258,11 @@ def _unit(control: str, *children: Any, class_name: str = "") -> html.Div:
     return html.Div(list(children), id=unit_id(control), className=class_name or None)
 
 
+def _upload(upload_id: str, kind: str, message_id: str, text: str, accept: str) -> html.Div:
+    prompt = [html.Strong("Drop a file here"), html.Span(f" or click to choose {text}")]
+    return upload_zone(upload_id, kind, message_id, prompt, accept)
+
+
 def build(
     models: list[dict[str, str]],
     data: list[dict[str, str]],
@@ -248,7 +276,13 @@ def build(
         "A trained Keras model. Pick the demo or upload your own (.keras or .h5).",
         _unit(
             ID.MODEL_SELECT,
-            _upload(ID.MODEL_UPLOAD, "a .keras / .h5 file", ".keras,.h5,.hdf5"),
+            _upload(
+                ID.MODEL_UPLOAD,
+                "model",
+                ID.MODEL_MESSAGE,
+                "a .keras / .h5 file",
+                ".keras,.h5,.hdf5",
+            ),
             field(
                 "Model",
                 dcc.Dropdown(
@@ -293,7 +327,7 @@ def build(
                     searchable=False,
                 ),
             ),
-            _upload(ID.DATA_UPLOAD, "an .npz / .zip file", ".npz,.zip"),
+            _upload(ID.DATA_UPLOAD, "data", ID.DATA_MESSAGE, "an .npz / .zip file", ".npz,.zip"),
             html.Div(id=ID.DATA_MESSAGE, className="message", role="status"),
         ),
         preparation_fields(),

@@ -17,7 +17,7 @@ from topomap_core.analyses.training_maps import TrainingRequest
 from topomap_core.params import defaults
 from topomap_core.store import Store
 
-from .controls import model_options, run_block
+from .controls import model_options, run_block, upload_zone
 from .figures.maps import blank_figure
 from .ids import JobIds
 
@@ -164,21 +164,18 @@ def setup(checkpoints: list[dict[str, str]], models: list[dict[str, str]]) -> ht
                 ],
                 className="tab-fields",
             ),
-            dcc.Upload(
-                id=TrainingIds.UPLOAD,
-                children=html.Div(
-                    [
-                        html.Strong("Drop a .zip here"),
-                        html.Span(
-                            " or click to choose one: .keras files, or .weights.h5 files "
-                            "of the base model"
-                        ),
-                    ]
-                ),
-                accept=".zip",
-                multiple=False,
-                className="upload",
-                className_active="upload upload-active",
+            upload_zone(
+                TrainingIds.UPLOAD,
+                "checkpoints",
+                TrainingIds.MESSAGE,
+                [
+                    html.Strong("Drop a .zip here"),
+                    html.Span(
+                        " or click to choose one: .keras files, or .weights.h5 files "
+                        "of the base model"
+                    ),
+                ],
+                ".zip",
             ),
             html.Div(id=TrainingIds.MESSAGE, className="message", role="status"),
             run_block(JOB, "Run"),

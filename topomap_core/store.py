@@ -11,12 +11,15 @@ References accepted everywhere (URL parameters included): a built-in demo name
 (:mod:`topomap_core.io.demo`) or a 64-hex-digit hash of a stored file.
 
 The web process calls this module, so it never parses, decodes or loads what it stores: an
-upload gets the bounded checks of :mod:`topomap_core.io.archives` here, and the full check
-(the model's configuration, a series' members) in a light job process afterwards
+upload is streamed to disk in chunks, hashed on the way (:meth:`Store.store`: memory bounded
+whatever its size), gets the bounded checks of :mod:`topomap_core.io.archives` here, and the
+full check (the model's configuration, a series' members) in a light job process afterwards
 (``describe``, ``inspect-checkpoints``), whose refusal removes the file again. Every file is
 written atomically (a temporary file in the same folder, ``fsync``, rename): a full disk or a
-crash leaves no half-written file under a real name, and an unreadable metadata file is
-skipped and logged, never an error for the whole page.
+crash leaves no half-written file under a real name, uploads at once never see each other's
+files, and an unreadable metadata file is skipped and logged, never an error for the whole
+page. Names are shown as :func:`safe_name` writes them: no control, bidirectional or
+invisible character can make one name pose as another.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from . import config
 from .config import check_size, data_dir
@@ -39,7 +46,7 @@ from .io.demo import DEMO_CHECKPOINTS, DEMO_DATA, DEMO_MODELS
 from .params import HASH_RE
 from .result_cache import ResultCache
 
-__all__ = ["HASH_RE", "Store", "write_atomic"]
+__all__ = ["HASH_RE", "Store", "Stored", "safe_name", "shown_name", "write_atomic"]
 
 LOG = logging.getLogger(__name__)
 
@@ -52,6 +59,15 @@ _DATA_EXPANSION = 8
 
 #: A checkpoint archive may expand to this many times the upload limit (as when loaded).
 _CHECKPOINT_EXPANSION = 4
+
+#: An upload is read and written this many bytes at a time: the most of it held in memory.
+CHUNK_BYTES = 1 << 20
+
+#: Longest file name shown (characters); a longer one keeps its start and its extension.
+MAX_NAME_CHARS = 120
+
+#: What an upload may be given as: its bytes, or a binary stream of them (a request's body).
+Upload = bytes | BinaryIO
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -81,17 +97,108 @@ DATA_SUFFIXES = (".npz", ".zip")
 CHECKPOINT_SUFFIXES = (".zip",)
 
 
-def _suffix(filename: str, allowed: tuple[str, ...], what: str) -> str:
+def _suffix(filename: str | None, allowed: tuple[str, ...], what: str, error=TopomapError) -> str:
     # Only the extension of the client's file name is used, and only if it is one we know.
-    suffix = Path(filename or "").suffix.lower()
+    suffix = Path(_last_part(filename)).suffix.lower()
     if suffix == ".hdf5":
         suffix = ".h5"
     if suffix not in allowed:
-        raise TopomapError(
-            f"{what} file {filename!r} has an unsupported extension; "
+        raise error(
+            f"{what} file '{safe_name(filename, what)}' has an unsupported extension; "
             f"use one of {', '.join(allowed)}"
         )
     return suffix
+
+
+def _last_part(filename: str | None) -> str:
+    # Browsers send a bare name; other clients may send a path, of either kind of slash.
+    return re.split(r"[/\\]", str(filename or ""))[-1].strip()
+
+
+def safe_name(filename: str | None, default: str = "file") -> str:
+    """A client's file name as it may be shown and logged: its last path part as
+    :func:`shown_name` writes it; ``default`` when that is empty."""
+    return shown_name(_last_part(filename)) or default
+
+
+def shown_name(name: str) -> str:
+    """``name`` with every character that could hide or disguise text written as a visible
+    escape, at most :data:`MAX_NAME_CHARS` characters; applying it again changes nothing.
+
+    Escaped (as Python's ``repr`` writes them): control characters (NUL, ESC of ANSI
+    sequences, newlines), bidirectional overrides and isolates (``\\u202e`` would show
+    ``\\u202eslx.keras`` as ``sarek.xls``), zero-width and other invisible or non-printing
+    characters, separators other than the space. Letters of any script are kept as they are.
+    A longer name keeps its start and its extension around an ellipsis.
+    """
+    parts = [c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name]
+    if sum(map(len, parts)) <= MAX_NAME_CHARS:
+        return "".join(parts)
+    suffix = Path("".join(parts)).suffix[:16]
+    head, used = [], len(suffix) + 1
+    for part in parts:
+        if used + len(part) > MAX_NAME_CHARS:
+            break
+        head.append(part)
+        used += len(part)
+    return "".join(head) + "…" + suffix
+
+
+def _chunks(content: Upload) -> Iterator[bytes]:
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        yield bytes(content)
+        return
+    while chunk := content.read(CHUNK_BYTES):
+        yield chunk
+
+
+def _check_model(path: Path, name: str) -> None:
+    check_model_file(path, name)
+
+
+def _check_data(path: Path, name: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            check_zip(zf, name, _DATA_EXPANSION * config.max_upload_bytes(), DataError)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        kind = "an .npz" if path.suffix == ".npz" else "a .zip"
+        raise DataError(f"'{name}' is not {kind} archive ({exc})") from None
+
+
+def _check_checkpoints(path: Path, name: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = check_zip(zf, name, _CHECKPOINT_EXPANSION * config.max_upload_bytes(),
+                              CheckpointError)  # fmt: skip
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointError(f"'{name}' is not a valid zip archive ({exc})") from None
+    if len(infos) > config.max_checkpoints() + 16:
+        raise CheckpointError(
+            f"'{name}' has {len(infos)} members; a series holds at most "
+            f"{config.max_checkpoints()} states (MAX_CHECKPOINTS)"
+        )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An upload in the store.
+
+    Attributes
+    ----------
+    ref : str
+        Its id, the SHA-256 of its bytes.
+    name : str
+        The name it is listed under (:func:`safe_name` of the one given).
+    size : int
+        Bytes.
+    previous : str or None
+        The name the same bytes were listed under before, when that was another.
+    """
+
+    ref: str
+    name: str
+    size: int
+    previous: str | None = None
 
 
 class Store:
@@ -128,19 +235,107 @@ class Store:
         return self._cache
 
     # -- files -----------------------------------------------------------------------
-    def _add(self, content: bytes, filename: str, folder: Path, suffixes, what: str) -> str:
-        check_size(len(content), Path(filename or "").name, what, TopomapError)
-        suffix = _suffix(filename, suffixes, what)
-        digest = hashlib.sha256(content).hexdigest()
+    @staticmethod
+    def _receive(
+        content: Upload, name: str, folder: Path, what: str, error
+    ) -> tuple[Path, str, int]:
+        """Stream ``content`` into a temporary file of ``folder`` in chunks of
+        :data:`CHUNK_BYTES`, hashing it on the way; ``(file, sha256 hex digest, size)``, the
+        file named ``.upload.<random>.part``.
+
+        Memory stays bounded whatever the size: reading stops, and the file is removed, as
+        soon as the upload passes ``MAX_UPLOAD_MB``.
+        """
+        limit = config.max_upload_bytes()
+        digest, size = hashlib.sha256(), 0
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in _chunks(content):
+                    size += len(chunk)
+                    if size > limit:
+                        raise error(
+                            f"{what} file '{name}' is over the {limit / 2**20:.3g} MB limit "
+                            "(MAX_UPLOAD_MB); the rest of it was not read"
+                        )
+                    digest.update(chunk)
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            check_size(size, name, what, error)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return Path(tmp), digest.hexdigest(), size
+
+    def _add(
+        self, content: Upload, filename: str | None, kind: str, check=None, error=TopomapError
+    ) -> Stored:
+        """Store an upload of ``kind`` (streamed, hashed, bounded-checked); see :meth:`store`."""
+        folder, suffixes, what = self._kinds()[kind]
+        name = safe_name(filename, what)
+        suffix = _suffix(filename, suffixes, what, error)  # before a byte is read
+        tmp, digest, size = self._receive(content, name, folder, what, error)
         path = folder / f"{digest}{suffix}"
-        if not path.exists():
-            write_atomic(path, content)
+        created = False
+        try:
+            if path.exists():  # the same bytes are stored already: keep that file
+                tmp.unlink()
+            else:
+                os.replace(tmp, path)
+                created = True
+            if check is not None:
+                check(path, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if created:
+                self._remove(folder, digest)
+            raise
+        # Listed only now, once the checks passed, under the name just given (the same bytes
+        # uploaded under another name are listed under the new one; the old name is said).
         meta = folder / f"{digest}.json"
-        if self._read_meta(meta) is None:
-            name = Path(filename).name[:200]
-            info = {"name": name, "size": len(content), "added": time.time()}
-            write_atomic(meta, json.dumps(info).encode())
-        return digest
+        current = self._read_meta(meta) or {}
+        previous = current.get("name")
+        info = {**current, "name": name, "size": size, "added": time.time()}
+        write_atomic(meta, json.dumps(info).encode())
+        return Stored(digest, name, size, previous if previous not in (None, name) else None)
+
+    def _kinds(self) -> dict[str, tuple[Path, tuple[str, ...], str]]:
+        return {
+            "model": (self.models_dir, MODEL_SUFFIXES, "model"),
+            "data": (self.data_dir, DATA_SUFFIXES, "data"),
+            "checkpoints": (self.checkpoints_dir, CHECKPOINT_SUFFIXES, "checkpoint"),
+        }
+
+    def store(self, kind: str, content: Upload, filename: str | None) -> Stored:
+        """Store an upload of ``kind`` (``"model"``, ``"data"`` or ``"checkpoints"``) after
+        bounded checks; what it is stored and listed as.
+
+        ``content`` is the file's bytes or a binary stream of them (a request's body), read
+        in chunks of :data:`CHUNK_BYTES` straight into a temporary file of the store while
+        it is hashed, so memory stays bounded whatever the file's size. The file is then
+        renamed to its hash (the same bytes uploaded twice are stored once) and checked
+        (:meth:`add_model`, :meth:`add_data`, :meth:`add_checkpoints` say how); only a file
+        that passes is listed, under :func:`safe_name` of ``filename``.
+
+        Raises
+        ------
+        TopomapError
+            An unknown kind, or an empty, oversized, unknown-format or bomb-like file (the
+            subclass of the kind: DataError, CheckpointError, ModelLoadError); nothing of it
+            is kept, and a file stored before under the same hash is left as it was.
+        """
+        if kind == "model":
+            return self._add(content, filename, kind, _check_model)
+        if kind == "data":
+            return self._add(content, filename, kind, _check_data, DataError)
+        if kind == "checkpoints":
+            return self._add(content, filename, kind, _check_checkpoints, CheckpointError)
+        raise TopomapError(
+            f"unknown kind of upload {str(kind)[:40]!r}; use model, data or checkpoints"
+        )
 
     @staticmethod
     def _read_meta(meta: Path) -> dict | None:
@@ -155,7 +350,7 @@ class Store:
         if not isinstance(info, dict) or not isinstance(info.get("name"), str):
             LOG.warning("skipping metadata %s: not a record with a name", meta)
             return None
-        return info
+        return {**info, "name": shown_name(info["name"])}  # written by an older version too
 
     def clean_partial(self, older_than_s: float = STALE_PART_S) -> int:
         """Remove ``.part`` files left by a crash or a full disk; return how many."""
@@ -171,29 +366,23 @@ class Store:
             LOG.warning("removed %d unfinished file(s) (.part) from %s", removed, self.root)
         return removed
 
-    def add_model(self, content: bytes, filename: str) -> str:
+    def add_model(self, content: Upload, filename: str | None) -> str:
         """Store an uploaded model after bounded checks; return its id (hash).
 
         Only what the file declares is checked here (format, archive sizes and ratios, the
         configuration's size: :func:`topomap_core.io.archives.check_model_file`); its
         configuration is inspected by the job that first loads it (the ``describe`` job the
         dashboard runs after an upload), which removes a refused model with
-        :meth:`remove_model`.
+        :meth:`remove_model`. ``content``: bytes or a binary stream (see :meth:`store`).
 
         Raises
         ------
         TopomapError
             For an empty, oversized, unknown-format or bomb-like file; it is not kept.
         """
-        digest = self._add(content, filename, self.models_dir, MODEL_SUFFIXES, "model")
-        try:
-            check_model_file(self._find(self.models_dir, digest))
-        except TopomapError:
-            self.remove_model(digest)
-            raise
-        return digest
+        return self.store("model", content, filename).ref
 
-    def add_data(self, content: bytes, filename: str) -> str:
+    def add_data(self, content: Upload, filename: str | None) -> str:
         """Store an uploaded data file (.npz or image-folder .zip) after bounded checks of its
         archive directory; return its id. Its arrays or images are read (and checked) by the
         ``check-data`` job, never here.
@@ -203,20 +392,7 @@ class Store:
         DataError
             An empty, oversized, bomb-like or unreadable archive; it is not kept.
         """
-        digest = self._add(content, filename, self.data_dir, DATA_SUFFIXES, "data")
-        path = self._find(self.data_dir, digest)
-        try:
-            with zipfile.ZipFile(path) as zf:
-                check_zip(zf, Path(filename).name, _DATA_EXPANSION * config.max_upload_bytes(),
-                          DataError)  # fmt: skip
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            self._remove(self.data_dir, digest)
-            kind = "an .npz" if path.suffix == ".npz" else "a .zip"
-            raise DataError(f"'{Path(filename).name}' is not {kind} archive ({exc})") from None
-        except TopomapError:
-            self._remove(self.data_dir, digest)
-            raise
-        return digest
+        return self.store("data", content, filename).ref
 
     def remove_model(self, ref: str) -> None:
         """Delete a stored model (file and metadata); demo names and unknown ids are ignored."""
@@ -290,7 +466,7 @@ class Store:
         return str(ref)[:16]
 
     # -- checkpoint series ---------------------------------------------------------------
-    def add_checkpoints(self, content: bytes, filename: str) -> str:
+    def add_checkpoints(self, content: Upload, filename: str | None) -> str:
         """Store an uploaded checkpoint ``.zip`` after bounded checks; return its id (hash).
 
         Here: size, extension and the archive's directory (member paths, count, declared
@@ -304,32 +480,7 @@ class Store:
         CheckpointError
             An empty, oversized or bomb-like archive, or not a zip; it is not kept.
         """
-        check_size(len(content), Path(filename or "").name, "checkpoint", CheckpointError)
-        try:
-            _suffix(filename, CHECKPOINT_SUFFIXES, "checkpoint")
-        except TopomapError as exc:
-            raise CheckpointError(str(exc)) from None
-        digest = self._add(
-            content, filename, self.checkpoints_dir, CHECKPOINT_SUFFIXES, "checkpoint"
-        )
-        path = self._find(self.checkpoints_dir, digest)
-        label = Path(filename).name
-        try:
-            with zipfile.ZipFile(path) as zf:
-                limit = _CHECKPOINT_EXPANSION * config.max_upload_bytes()
-                infos = check_zip(zf, label, limit, CheckpointError)
-            if len(infos) > config.max_checkpoints() + 16:
-                raise CheckpointError(
-                    f"'{label}' has {len(infos)} members; a series holds at most "
-                    f"{config.max_checkpoints()} states (MAX_CHECKPOINTS)"
-                )
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            self.remove_checkpoints(digest)
-            raise CheckpointError(f"'{label}' is not a valid zip archive ({exc})") from None
-        except TopomapError:
-            self.remove_checkpoints(digest)
-            raise
-        return digest
+        return self.store("checkpoints", content, filename).ref
 
     def set_series_info(self, ref: str, info: dict) -> None:
         """Add what the ``inspect-checkpoints`` job found (``n_checkpoints``, ``kind``,

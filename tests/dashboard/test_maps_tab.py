@@ -43,9 +43,16 @@ def view_key(data_dir, request):
     return job_key(JOBS["view"], request, Store(data_dir))
 
 
-def as_upload(content: bytes) -> str:
-    """What dcc.Upload hands a callback."""
-    return "data:application/octet-stream;base64," + base64.b64encode(content).decode("ascii")
+def upload_model(content: bytes, name: str, current, data_dir) -> uploads.Upload:
+    """An upload as the page makes it: the route stores the bytes (streamed), then the upload
+    zone's callback describes and selects the model."""
+    answer, _ = uploads.receive("model", io.BytesIO(content), name, data_dir)
+    return uploads.upload_model(answer, current, data_dir)
+
+
+def upload_data(content: bytes, name: str, current, data_dir) -> uploads.Upload:
+    answer, _ = uploads.receive("data", io.BytesIO(content), name, data_dir)
+    return uploads.upload_data(answer, current, data_dir)
 
 
 def jobs_logged(data_dir: Path) -> list[str]:
@@ -74,7 +81,7 @@ def computed(demo_dir, tmp_path_factory):
 
 def test_upload_valid_model_stores_it_and_lists_layers(data_dir, seq_with_input, save_model):
     content = save_model(seq_with_input, name="tiny").read_bytes()
-    outcome = uploads.upload_model(as_upload(content), "tiny.keras", "demo:digits-mlp", data_dir)
+    outcome = upload_model(content, "tiny.keras", "demo:digits-mlp", data_dir)
     assert outcome.ok, outcome.message
     ref = outcome.value
     assert ref != "demo:digits-mlp" and len(ref) == 64
@@ -107,7 +114,7 @@ def test_upload_valid_model_stores_it_and_lists_layers(data_dir, seq_with_input,
 
 def test_upload_random_bytes_keeps_the_previous_selection(data_dir):
     junk = np.random.default_rng(0).bytes(3000)
-    outcome = uploads.upload_model(as_upload(junk), "model.keras", "demo:digits-cnn", data_dir)
+    outcome = upload_model(junk, "model.keras", "demo:digits-cnn", data_dir)
     assert not outcome.ok
     assert outcome.value == "demo:digits-cnn"
     assert outcome.message.startswith("model.keras refused:")
@@ -123,18 +130,28 @@ def test_upload_lambda_model_is_refused_with_the_reason(data_dir, save_model):
     inp = keras.Input((4,))
     out = keras.layers.Lambda(lambda x: x * 2, name="lambda")(inp)
     path = save_model(keras.Model(inp, out), name="lam")
-    outcome = uploads.upload_model(as_upload(path.read_bytes()), "lam.keras", "demo:x", data_dir)
+    outcome = upload_model(path.read_bytes(), "lam.keras", "demo:x", data_dir)
     assert not outcome.ok
     assert outcome.value == "demo:x"
     assert "lam.keras refused:" in outcome.message
     assert "lambda" in outcome.message.lower()
 
 
-@pytest.mark.parametrize("contents", ["not a data url", "data:x;base64,@@@", "data:text/plain,ab"])
-def test_undecodable_upload_gives_a_message(data_dir, contents):
-    outcome = uploads.upload_model(contents, "m.keras", "demo:digits-mlp", data_dir)
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("not an answer", "The upload's answer could not be read; upload it again."),
+        ({"ok": False, "name": "m.keras", "message": "m.keras refused: why"}, "m.keras refused"),
+        ({"ok": True, "name": "m.keras", "ref": "../../etc"}, "m.keras could not be uploaded."),
+        ({"ok": True, "name": "m.keras", "ref": "ab" * 32}, "m.keras is not stored (any more)"),
+    ],
+    ids=["not-a-dict", "refused", "bad-ref", "not-stored"],
+)
+def test_an_unusable_answer_of_the_upload_route_gives_a_message(data_dir, answer, expected):
+    # The page hands the route's answer to the callback: a forged or stale one is input too.
+    outcome = uploads.upload_model(answer, "demo:digits-mlp", data_dir)
     assert not outcome.ok and outcome.value == "demo:digits-mlp"
-    assert "m.keras could not be read" in outcome.message
+    assert outcome.message.startswith(expected), outcome.message
 
 
 def test_layers_of_an_unloadable_model_give_a_message(data_dir):
@@ -192,7 +209,7 @@ def _npz(**arrays) -> bytes:
 
 def test_data_that_does_not_fit_says_so_at_once(data_dir):
     content = _npz(x=np.zeros((20, 5, 5, 1), np.float32), y=np.arange(20) % 2)
-    outcome = uploads.upload_data(as_upload(content), "small.npz", "demo:digits", data_dir)
+    outcome = upload_data(content, "small.npz", "demo:digits", data_dir)
     assert outcome.ok and outcome.value != "demo:digits"
     text, ok = maps.check_data("demo:digits-mlp", outcome.value, "label", data_dir)
     assert not ok
@@ -208,7 +225,7 @@ def test_demo_data_fits_the_demo_model(data_dir):
 
 
 def test_bad_data_upload_keeps_the_previous_selection(data_dir):
-    outcome = uploads.upload_data(as_upload(b"hello"), "notes.txt", "demo:digits", data_dir)
+    outcome = upload_data(b"hello", "notes.txt", "demo:digits", data_dir)
     assert not outcome.ok and outcome.value == "demo:digits"
     assert outcome.message.startswith("notes.txt refused:")
 
@@ -462,7 +479,7 @@ def test_the_data_check_warns_about_raw_pixels_and_the_preprocess_control_fixes_
 
     _, _, x, y = digits_split()
     content = _npz(x=np.round(x * 255).astype(np.uint8), y=y)
-    outcome = uploads.upload_data(as_upload(content), "digits-8bit.npz", "demo:digits", data_dir)
+    outcome = upload_data(content, "digits-8bit.npz", "demo:digits", data_dir)
     check = maps.check_data("demo:digits-cnn", outcome.value, "label", data_dir)
     assert check.ok and check.warning and "raw pixel values" in check.text
     fixed = maps.check_data("demo:digits-cnn", outcome.value, "label", data_dir, "unit")
@@ -487,7 +504,7 @@ def test_a_keras2_upload_says_it_was_converted_and_why_its_layer_was_chosen(data
     import zoo
 
     path = zoo.keras2_h5(zoo.mini_xception(), tmp_path / "fer2013_mini_XCEPTION.h5")
-    outcome = uploads.upload_model(as_upload(path.read_bytes()), path.name, None, data_dir)
+    outcome = upload_model(path.read_bytes(), path.name, None, data_dir)
     assert outcome.ok, outcome.message
     choice = outcome.layers
     assert choice.value == "conv2d_6"

@@ -20,7 +20,7 @@ import pytest
 from dash.exceptions import PreventUpdate
 
 from app import TABS
-from callbacks import compare, compare_view, jobs, training, url
+from callbacks import compare, compare_view, jobs, training, uploads, url
 from callbacks.jobs import JOBS_LOG, NOT_COMPUTED
 from callbacks.maps import LINKS as MAPS_LINKS
 from layouts.training import TrainingIds, checkpoint_options
@@ -95,8 +95,11 @@ def _split(parsed):
     return Parsed(values, tab, parsed.warnings)
 
 
-def as_upload(content: bytes) -> str:
-    return "data:application/zip;base64," + base64.b64encode(content).decode("ascii")
+def upload_series(content: bytes, name: str, current, data_dir):
+    """An upload as the page makes it: the route stores the .zip (streamed), then the upload
+    zone's callback inspects and selects it."""
+    answer, _ = uploads.receive("checkpoints", io.BytesIO(content), name, data_dir)
+    return training.upload_checkpoints(answer, current, data_dir)
 
 
 def jobs_logged(data_dir: Path) -> list[str]:
@@ -133,7 +136,7 @@ def series_zip(tmp_path_factory) -> bytes:
 def trained(demo_dir, series_zip, tmp_path_factory):
     """A store with the series uploaded and its training maps computed by a real worker."""
     data_dir = tmp_path_factory.mktemp("training-store")
-    upload = training.upload_checkpoints(as_upload(series_zip), "run.zip", None, data_dir)
+    upload = upload_series(series_zip, "run.zip", None, data_dir)
     assert upload.ok, upload.message
     tab = {**TAB_DEFAULTS, "tab": "training", "checkpoints": upload.value, "train_layer": "hidden"}
     progress: list[tuple[int, int, str]] = []
@@ -167,9 +170,7 @@ def test_refused_upload_keeps_the_selection(tmp_path, members, words):
     with zipfile.ZipFile(buf, "w") as zf:
         for name, content in members.items():
             zf.writestr(name, content)
-    outcome = training.upload_checkpoints(
-        as_upload(buf.getvalue()), "bad.zip", "demo:digits-mlp-training", tmp_path
-    )
+    outcome = upload_series(buf.getvalue(), "bad.zip", "demo:digits-mlp-training", tmp_path)
     assert not outcome.ok and outcome.value == "demo:digits-mlp-training"
     assert outcome.message.startswith("bad.zip refused:") and words in outcome.message
     assert Store(tmp_path).list_checkpoints() == []
@@ -189,7 +190,7 @@ def test_a_weights_series_asks_for_its_base_model(tmp_path):
     with zipfile.ZipFile(buf, "w") as zf:
         for step in (1, 2):
             zf.writestr(f"batch_{step}.weights.h5", b"not read before a base model is chosen")
-    upload = training.upload_checkpoints(as_upload(buf.getvalue()), "w.zip", None, tmp_path)
+    upload = upload_series(buf.getvalue(), "w.zip", None, tmp_path)
     assert upload.ok, upload.message
     assert "2 .weights.h5 states; choose the base model" in upload.message
     choice = training.series_layers(upload.value, None, None, tmp_path)

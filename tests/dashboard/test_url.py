@@ -219,6 +219,23 @@ def test_share_link_keeps_host_and_path_and_replaces_query():
     assert share_link(None, "?seed=2") == "?seed=2"
 
 
+def test_an_address_that_is_no_address_is_a_notice_and_one_that_is_no_text_a_bad_request(
+    tmp_path,
+):
+    # Issue 20 item 7: both answered 500 (urlsplit raised).
+    from werkzeug.exceptions import BadRequest
+
+    parsed = url.read_link("http://[::1/?seed=3", TABS, tmp_path)
+    assert parsed.warnings == ["Ignored the link (it is not a valid address)"]
+    assert parsed.values == url.parse_query("", TABS).values
+    assert share_link("http://[::1/?seed=3", "?seed=2") == "?seed=2"
+    for forged in (12345, ["x"], {"href": "x"}):
+        with pytest.raises(BadRequest, match="url.href. must be a string"):
+            url.read_link(forged, TABS, tmp_path)
+        with pytest.raises(BadRequest):
+            share_link(forged, "?seed=2")
+
+
 @pytest.mark.parametrize("raw", ["label+correctness", "label%2Bcorrectness"])
 def test_hand_typed_plus_in_grouping_is_understood(raw):
     parsed = parse_query(f"?groups={raw}")

@@ -4,13 +4,13 @@ no ``__init__.py``, so that no package named ``security`` hides the top-level ``
 :class:`LiveServer` (a ``gunicorn app:server`` with basic auth, started by ``tests/support.py``;
 ``.get`` / ``.post`` / ``.callback`` send the right credentials), :func:`launch_gunicorn`,
 :func:`compute_view`,
-:func:`as_upload` (what ``dcc.Upload`` sends), :class:`Callbacks` (the Dash request body of a
-callback, built from ``/_dash-dependencies`` as the browser builds it).
+:meth:`LiveServer.upload` (what the page's upload zone sends, ``assets/uploads.js``),
+:class:`Callbacks` (the Dash request body of a callback, built from ``/_dash-dependencies`` as
+the browser builds it).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -40,11 +40,6 @@ DEFAULTS = {name: VIEW_DEFAULTS[name] for name, _ in INPUTS}
 #: A quick view (PCA, 30 examples per group) of the demo.
 FAST = {**DEFAULTS, "per_group": 30, "method": "PCA"}
 SERVER_START_TIMEOUT = 240
-
-
-def as_upload(content: bytes, mime: str = "application/octet-stream") -> str:
-    """What ``dcc.Upload`` hands a callback: a base64 data URL."""
-    return f"data:{mime};base64," + base64.b64encode(content).decode("ascii")
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -151,6 +146,16 @@ class LiveServer:
         """POST one callback to ``/_dash-update-component`` (204 when it did not update)."""
         body = self.callbacks.body(first_output, values, changed)
         return self.post("/_dash-update-component", json=body)
+
+    def upload(self, kind: str, filename: str, content: Any) -> requests.Response:
+        """POST a file to the upload route as the page does: its bytes (or a file object, or
+        an iterator of chunks: sent chunked, with no length) as the body."""
+        return self.post(
+            f"/_topomaps/upload/{kind}",
+            params={"name": filename},
+            data=content,
+            headers={"Content-Type": "application/octet-stream"},
+        )
 
     def serves(self) -> bool:
         """GET / answers 200 (the server survived whatever came before) and it still runs."""

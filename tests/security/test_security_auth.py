@@ -70,6 +70,7 @@ def test_check_credentials():
 
 def test_install_is_idempotent_and_sets_the_request_cap(monkeypatch):
     monkeypatch.setenv("MAX_UPLOAD_MB", "3")
+    monkeypatch.setenv("TOPOMAPS_MAX_CALLBACK_KB", "100")
     server = Flask("t")
     first = security.install(server, auth="alice:pw")
     counts = (len(server.before_request_funcs[None]), len(server.after_request_funcs[None]))
@@ -78,9 +79,9 @@ def test_install_is_idempotent_and_sets_the_request_cap(monkeypatch):
     assert counts == (1, 1)
     assert (len(server.before_request_funcs[None]), len(server.after_request_funcs[None])) == counts
     assert first.users == parse_auth("alice:pw")
-    # base64 (4/3) of a 3 MB upload plus a 1 MiB margin for the rest of the JSON.
-    assert server.config["MAX_CONTENT_LENGTH"] == 4 * 2**20 + 4 + 2**20
-    assert server.config["MAX_CONTENT_LENGTH"] == security.max_request_bytes()
+    # Every request is small but an upload, which is the file itself (issue 20: no base64).
+    assert server.config["MAX_CONTENT_LENGTH"] == first.max_request_bytes == 100 * 1024
+    assert first.max_upload_bytes == 3 * 2**20
 
 
 def test_malformed_auth_stops_the_app_from_starting(monkeypatch):
@@ -97,20 +98,22 @@ def test_request_over_the_cap_gets_413_with_the_limit(monkeypatch, tmp_path, dem
     app = create_app(tmp_path / "data")
     security.install(app.server)  # a no-op once create_app installed it
     client = app.server.test_client()
-    limit = app.server.config["MAX_CONTENT_LENGTH"]
-    assert limit == security.max_request_bytes()
-    big = b"{" + b" " * limit + b"}"
+    big = b"PK" + b" " * 20_000
     response = client.post(
-        "/_dash-update-component", data=big, headers={"Content-Type": "application/json"}
+        "/_topomaps/upload/data?name=big.npz",
+        data=big,
+        headers={"Content-Type": "application/octet-stream"},
     )
     assert response.status_code == 413
-    text = response.get_data(as_text=True)
-    assert "Request too large" in text and "0.01 MB" in text and "MAX_UPLOAD_MB" in text
+    text = response.get_json()["message"]
+    assert text.startswith("big.npz refused: it is 0.0 MB, over the 0.01 MB upload limit")
+    assert "(MAX_UPLOAD_MB); it was refused before it was read" in text
     assert response.headers["X-Frame-Options"] == "DENY"
+    assert not list((tmp_path / "data" / "data").iterdir())
     assert client.get("/").status_code == 200
 
 
-def test_a_large_body_is_accepted_only_for_an_upload(monkeypatch, tmp_path, demo_models):
+def test_only_the_upload_route_takes_a_large_body(monkeypatch, tmp_path, demo_models):
     from app import create_app
 
     monkeypatch.setenv("TOPOMAPS_MAX_CALLBACK_KB", "64")
@@ -125,14 +128,29 @@ def test_a_large_body_is_accepted_only_for_an_upload(monkeypatch, tmp_path, demo
     assert response.status_code == 413
     text = response.get_data(as_text=True)
     assert "not a file upload" in text and "64 KB (TOPOMAPS_MAX_CALLBACK_KB)" in text
-    # The same size as an upload (a dcc.Upload's contents) reaches Dash and is answered.
+    # A file as dcc.Upload sent it, base64 in a callback, is no exception any more (issue 20).
     body = (
         b'{"output": "..model-select.options...model-select.value...model-message.children..",'
         b' "outputs": [], "inputs": [{"id": "model-upload", "property": "contents", "value": '
         b'"data:application/octet-stream;base64,' + b"A" * 200_000 + b'"}], "state": []}'
     )
     response = client.post("/_dash-update-component", data=body, headers=json_headers)
-    assert response.status_code != 413
+    assert response.status_code == 413
+    # The upload route takes it, streamed into the store.
+    content = bytes(200_000)
+    response = client.post(
+        "/_topomaps/upload/model?name=zeros.keras",
+        data=content,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 400  # read whole, then refused for what it is
+    assert response.get_json()["message"].startswith("zeros.keras refused: Model file")
+    # Only as the page sends it: a form of another site cannot (it would need CORS first).
+    response = client.post(
+        "/_topomaps/upload/model?name=m.keras", data=b"x", headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert "Content-Type application/octet-stream" in response.get_json()["message"]
     assert client.get("/").status_code == 200
 
 

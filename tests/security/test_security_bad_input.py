@@ -19,10 +19,11 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from security_support import DEFAULTS, FAST, SERVER_UPLOAD_MB, as_upload, control_values
+from security_support import DEFAULTS, FAST, SERVER_UPLOAD_MB, control_values
 
 from callbacks import jobs, maps
 from callbacks.maps import INPUTS
+from layouts.controls import uploaded_id
 from layouts.ids import ID
 from topomap_core.store import Store
 
@@ -42,32 +43,30 @@ def _message(response: dict, component: str) -> tuple[str, bool]:
     return props["children"], props.get("className") in ("msg-ok", "msg-warning")
 
 
-def upload_model(server, filename: str, content: bytes) -> tuple[dict, str, bool]:
-    """Upload through the model upload callback; (response, message, ok)."""
+def _upload(server, kind: str, zone: str, select: str, current: str, filename: str, content):
+    """As the page uploads: the file to the upload route, whose answer the page hands to the
+    zone's callback; (callback response, message, ok)."""
+    answer = server.upload(kind, filename, content)
+    assert answer.status_code in (200, 400, 413), answer.text[:500]
+    assert answer.headers["Content-Type"] == "application/json"
     reply = server.callback(
-        f"{ID.MODEL_SELECT}.options",
-        {
-            f"{ID.MODEL_UPLOAD}.contents": as_upload(content),
-            f"{ID.MODEL_UPLOAD}.filename": filename,
-            f"{ID.MODEL_SELECT}.value": BASE,
-        },
+        f"{select}.options",
+        {f"{uploaded_id(zone)}.data": answer.json(), f"{select}.value": current},
     )
     assert reply.status_code == 200, reply.text[:500]
-    response = reply.json()["response"]
+    return reply.json()["response"]
+
+
+def upload_model(server, filename: str, content: bytes) -> tuple[dict, str, bool]:
+    """Upload a model as the page does; (response, message, ok)."""
+    response = _upload(server, "model", ID.MODEL_UPLOAD, ID.MODEL_SELECT, BASE, filename, content)
     return (response, *_message(response, ID.MODEL_MESSAGE))
 
 
 def upload_data(server, filename: str, content: bytes) -> tuple[dict, str, bool]:
-    reply = server.callback(
-        f"{ID.DATA_SELECT}.options",
-        {
-            f"{ID.DATA_UPLOAD}.contents": as_upload(content),
-            f"{ID.DATA_UPLOAD}.filename": filename,
-            f"{ID.DATA_SELECT}.value": "demo:digits",
-        },
+    response = _upload(
+        server, "data", ID.DATA_UPLOAD, ID.DATA_SELECT, "demo:digits", filename, content
     )
-    assert reply.status_code == 200, reply.text[:500]
-    response = reply.json()["response"]
     return (response, *_message(response, ID.DATA_MESSAGE))
 
 
@@ -194,26 +193,36 @@ def test_truncated_and_damaged_keras_files(live_server, tmp_path):
 
 
 def test_oversized_upload_and_oversized_request(live_server):
-    big = np.random.default_rng(3).bytes(int(SERVER_UPLOAD_MB * 2**20) + 300_000)
-    _, text, ok = upload_model(live_server, "big.keras", big)
-    assert not ok, text
-    assert f"over the {SERVER_UPLOAD_MB} MB limit (MAX_UPLOAD_MB)" in text, text
-    huge = as_upload(np.random.default_rng(4).bytes(SERVER_UPLOAD_MB * 2 * 2**20))
-    body = live_server.callbacks.body(
-        f"{ID.MODEL_SELECT}.options",
-        {
-            f"{ID.MODEL_UPLOAD}.contents": huge,
-            f"{ID.MODEL_UPLOAD}.filename": "huge.keras",
-            f"{ID.MODEL_SELECT}.value": BASE,
-        },
+    limit = int(SERVER_UPLOAD_MB * 2**20)
+    big = np.random.default_rng(3).bytes(limit + 300_000)
+    # Declared too long: refused before it is read, naming the limit.
+    reply = live_server.upload("model", "big.keras", big)
+    assert reply.status_code == 413
+    assert reply.json()["message"] == (
+        f"big.keras refused: it is 2.3 MB, over the {SERVER_UPLOAD_MB} MB upload limit "
+        "(MAX_UPLOAD_MB); it was refused before it was read."
     )
+    _, text, ok = upload_model(live_server, "big.keras", big)
+    assert not ok and text.startswith("big.keras refused: it is 2.3 MB"), text
+    # Of no declared length (chunked): cut at the limit, the rest never read.
+    chunks = iter([big[i : i + 2**16] for i in range(0, len(big), 2**16)])
+    reply = live_server.upload("data", "big.npz", chunks)
+    assert reply.status_code == 413, reply.text[:300]
+    assert f"over the {SERVER_UPLOAD_MB} MB" in reply.json()["message"]
+    assert "(MAX_UPLOAD_MB)" in reply.json()["message"]
+    assert not [p for p in (live_server.data_dir / "data").glob("*") if "big" in p.name]
+    # A callback is no upload: over TOPOMAPS_MAX_CALLBACK_KB it is refused, even one that
+    # carries a file as dcc.Upload did (base64 in the JSON).
+    huge = "data:application/octet-stream;base64," + "A" * (2 * 2**20)
+    body = {"output": "x.children", "inputs": [{"id": "x", "property": "contents", "value": huge}]}
     reply = live_server.post(
         "/_dash-update-component",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
     assert reply.status_code == 413
-    assert reply.text.startswith(f"Request too large: files of at most {SERVER_UPLOAD_MB} MB")
+    assert reply.text.startswith("Request too large: a request that is not a file upload")
+    assert "1024 KB (TOPOMAPS_MAX_CALLBACK_KB)" in reply.text
     assert live_server.serves()
 
 
@@ -514,3 +523,85 @@ def test_forged_references_are_refused_and_never_reach_a_file_or_tensorflow(live
         maps = Path(f"/proc/{pid}/maps").read_text()
         assert "libtensorflow" not in maps, f"web process {pid} mapped TensorFlow"
     assert live_server.serves()
+
+
+# ------------------------------------------------------------------- issue 20: names, requests
+
+
+def test_file_names_cannot_pose_as_others_and_a_new_name_is_listed(live_server):
+    content = _npz(x=np.random.default_rng(7).random((12, 8, 8, 1)), y=np.arange(12) % 3)
+    response, text, ok = upload_data(live_server, "\u202eslx.npz", content)
+    assert ok and text == "Stored \\u202eslx.npz.", text  # shown as "zpn.xls" unescaped
+    ref = data_ref_of(response)
+    labels = {o["value"]: o["label"] for o in response[ID.DATA_SELECT]["options"]}
+    assert labels[ref] == f"\\u202eslx.npz ({ref[:8]})"
+    # The same bytes under a new name: listed under it, and the message says so.
+    response, text, ok = upload_data(live_server, "digits.npz", content)
+    assert (
+        ok and text == "Stored digits.npz. Same file as \\u202eslx.npz, now listed as digits.npz."
+    )
+    labels = {o["value"]: o["label"] for o in response[ID.DATA_SELECT]["options"]}
+    assert labels[ref] == f"digits.npz ({ref[:8]})"
+    assert [i["name"] for i in Store(live_server.data_dir).list_data() if i["id"] == ref] == [
+        "digits.npz"
+    ]
+    # NUL and ANSI escapes are written out, in refusals too; none reaches the page as such.
+    response, text, ok = upload_data(live_server, "\x1b[2Jevil\x00.csv", b"1,2")
+    assert not ok and text.startswith("\\x1b[2Jevil\\x00.csv refused: "), text
+    assert not any(c in json.dumps(response, ensure_ascii=False) for c in "\x1b\x00\u202e")
+    assert live_server.serves()
+
+
+def _callback_body(server, value) -> dict:
+    """The link callback's request (its input: the page's address) with ``value`` as href."""
+    return server.callbacks.body(f"{ID.MODEL_SELECT}.value", {f"{ID.URL}.href": value})
+
+
+MALFORMED = {
+    "array": (lambda b: [b], "the body must be a JSON object, not an array"),
+    "null": (lambda b: None, "the body must be a JSON object, not null"),
+    "unknown-output": (
+        lambda b: {**b, "output": "nothing.children"},
+        "no callback of this server has the output 'nothing.children'",
+    ),
+    "missing-output": (
+        lambda b: {k: v for k, v in b.items() if k != "output"},
+        "'output' (the callback's outputs, a string) is missing",
+    ),
+    "deep": (lambda b: {**b, "inputs": "DEEP"}, "the request nests deeper than 64 levels"),
+    "missing-inputs": (
+        lambda b: {k: v for k, v in b.items() if k != "inputs"},
+        "'inputs' must be a list of the callback's 1 input(s)",
+    ),
+    "wrong-count": (
+        lambda b: {**b, "inputs": b["inputs"] * 2},
+        "the callback has 1 input(s), the request sends 2",
+    ),
+    "url-number": (
+        lambda b: {**b, "inputs": [{**b["inputs"][0], "value": 12345}]},
+        "the page's address (url.href) must be a string, not int 12345",
+    ),
+    "url-list": (
+        lambda b: {**b, "inputs": [{**b["inputs"][0], "value": ["x"]}]},
+        "the page's address (url.href) must be a string, not list ['x']",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+def test_malformed_callback_requests_get_400_with_a_reason_logged_once(live_server, kind):
+    # Issue 20 item 7: each of these answered 500 with a traceback in the log.
+    forge, reason = MALFORMED[kind]
+    body = json.dumps(forge(_callback_body(live_server, live_server.url)))
+    body = body.replace('"DEEP"', "[" * 5000 + "]" * 5000)
+    logged = len(live_server.server.service.log())
+    reply = live_server.post(
+        "/_dash-update-component", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert reply.status_code == 400, reply.text[:300]
+    assert reply.text == f"Bad request: {reason}.\n"
+    assert live_server.serves()
+    new = live_server.server.service.log()[logged:]
+    lines = [line for line in new.splitlines() if "/_dash-update-component" in line]
+    assert len(lines) == 1 and lines[0].endswith(f": {reason}"), new[-2000:]
+    assert "Traceback" not in new

@@ -2,25 +2,30 @@
 
 The live server sends the Content-Security-Policy (no inline scripts but Dash's own, by hash;
 no ``eval``); the browser sends the credentials on every request (set through the DevTools
-protocol, as a browser does after the password dialog). The test loads a link to a stored
-view, then runs a new one (background job, progress polling), and fails on any CSP violation
+protocol, as a browser does after the password dialog). The first test loads a link to a
+stored view, then runs a new one (background job, progress polling); the second uploads
+files through the page's upload zone (``assets/uploads.js``). Both fail on any CSP violation
 in the console.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import re
 import time
 
+import numpy as np
 import pytest
-from security_support import AUTH, FAST
+from security_support import AUTH, FAST, SERVER_UPLOAD_MB
 from selenium.webdriver.common.by import By
-from support import make_chrome, remove_profile
+from support import make_chrome, remove_profile, upload_file
 
 from app import TABS
 from callbacks.url import to_query
 from layouts.ids import ID
+from topomap_core.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -50,12 +55,21 @@ def _text(driver, element_id: str) -> str:
     return found[0].text if found else ""
 
 
-def test_page_runs_under_the_csp_with_basic_auth(live_server, cached_view, chrome):
+def _log_in(chrome) -> None:
     token = base64.b64encode(f"alice:{AUTH['alice']}".encode()).decode()
     chrome.execute_cdp_cmd("Network.enable", {})
     chrome.execute_cdp_cmd(
         "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
     )
+
+
+def _csp_violations(console: list[dict]) -> list[str]:
+    pattern = r"Content Security Policy|Refused to (execute|load|apply|evaluate)"
+    return [entry["message"] for entry in console if re.search(pattern, entry["message"])]
+
+
+def test_page_runs_under_the_csp_with_basic_auth(live_server, cached_view, chrome):
+    _log_in(chrome)
     chrome.get(live_server.url + to_query(FAST, TABS).lstrip("/"))
 
     # The stored view: the link restores the controls, the maps are drawn.
@@ -88,13 +102,7 @@ def test_page_runs_under_the_csp_with_basic_auth(live_server, cached_view, chrom
     )
 
     console = chrome.get_log("browser")
-    violations = [
-        entry["message"]
-        for entry in console
-        if re.search(
-            r"Content Security Policy|Refused to (execute|load|apply|evaluate)", entry["message"]
-        )
-    ]
+    violations = _csp_violations(console)
     assert violations == [], violations
     errors = [entry["message"] for entry in console if entry["level"] == "SEVERE"]
     assert errors == [], errors
@@ -110,3 +118,42 @@ def test_page_runs_under_the_csp_with_basic_auth(live_server, cached_view, chrom
     assert ran is False
     console = chrome.get_log("browser")
     assert any("Content Security Policy" in entry["message"] for entry in console), console
+
+
+def test_the_upload_zone_streams_files_and_refuses_large_ones_unsent(live_server, chrome, tmp_path):
+    # Issue 20 item 2: dcc.Upload read a file whole into the page (a 217 MB one crashed the
+    # tab) and sent it as base64; the zone sends its bytes, streamed, and checks the size
+    # first. Item 11: the name is shown as it is, a control character written out.
+    _log_in(chrome)
+    chrome.get(live_server.url)
+    _wait(chrome, lambda d: "dense" in _text(d, ID.LAYER_SELECT), 120, "the page")
+    big = tmp_path / "big.npz"
+    big.write_bytes(np.random.default_rng(0).bytes(int(SERVER_UPLOAD_MB * 2**20) + 2**20))
+    upload_file(chrome, ID.DATA_UPLOAD, big)
+    text = _wait(
+        chrome,
+        lambda d: "big.npz" in _text(d, ID.DATA_MESSAGE) and _text(d, ID.DATA_MESSAGE),
+        60,
+        "the refusal",
+    )
+    assert text == (
+        f"big.npz refused: it is 3.0 MB, over the {SERVER_UPLOAD_MB} MB upload limit "
+        "(MAX_UPLOAD_MB); nothing was sent."
+    )
+    assert "Demo: 8×8 digits" in _text(chrome, ID.DATA_SELECT)  # the selection stays
+
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(1)
+    np.savez(buffer, x=rng.random((2000, 8, 8, 1), dtype=np.float32), y=np.arange(2000) % 10)
+    good = tmp_path / "my\u202eslx.npz"
+    good.write_bytes(buffer.getvalue())
+    upload_file(chrome, ID.DATA_UPLOAD, good)
+    _wait(chrome, lambda d: "Stored" in _text(d, ID.DATA_MESSAGE), 60, "the upload")
+    assert _text(chrome, ID.DATA_MESSAGE) == "Stored my\\u202eslx.npz."
+    ref = hashlib.sha256(good.read_bytes()).hexdigest()
+    assert f"my\\u202eslx.npz ({ref[:8]})" in _text(chrome, ID.DATA_SELECT)
+    assert (Store(live_server.data_dir).data_dir / f"{ref}.npz").read_bytes() == good.read_bytes()
+
+    console = chrome.get_log("browser")
+    assert _csp_violations(console) == []
+    assert [entry["message"] for entry in console if entry["level"] == "SEVERE"] == []

@@ -15,7 +15,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from security_support import REPO_ROOT, as_upload
+from security_support import REPO_ROOT
 
 import topomap_core.io.models
 import topomap_core.io.sources
@@ -76,7 +76,8 @@ def test_upload_layers_and_data_check_load_no_model_in_the_web_process(
 ):
     store_dir = tmp_path / "store"
     content = _tiny_model_bytes(tmp_path)
-    outcome = uploads.upload_model(as_upload(content), "tiny.keras", None, store_dir)
+    answer, _ = uploads.receive("model", io.BytesIO(content), "tiny.keras", store_dir)
+    outcome = uploads.upload_model(answer, None, store_dir)
     assert outcome.ok, outcome.message
     assert outcome.message == "Stored tiny.keras: 3 layers."
     ref = outcome.value
@@ -87,7 +88,8 @@ def test_upload_layers_and_data_check_load_no_model_in_the_web_process(
     assert demo_choice.value == "dense"
 
     data = _npz(x=np.random.default_rng(0).random((12, 8, 8, 1)), y=np.arange(12) % 3)
-    stored = uploads.upload_data(as_upload(data), "d.npz", "demo:digits", store_dir)
+    answer, _ = uploads.receive("data", io.BytesIO(data), "d.npz", store_dir)
+    stored = uploads.upload_data(answer, "demo:digits", store_dir)
     text, ok = maps.check_data(ref, stored.value, "label", store_dir)
     assert ok and text.startswith("12 examples, 3 classes; fits the model's input 8×8×1."), text
     text, ok = maps.check_data("demo:digits-mlp", "demo:digits", "label", store_dir)

@@ -89,8 +89,10 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_model_file(path: str | Path) -> None:
+def check_model_file(path: str | Path, label: str | None = None) -> None:
     """Bounded checks of a ``.keras`` or ``.h5`` model file; parses nothing.
+
+    ``label`` is what messages call the file (default: its name).
 
     Raises
     ------
@@ -100,26 +102,25 @@ def check_model_file(path: str | Path) -> None:
         (``TOPOMAPS_MAX_CONFIG_MB``).
     """
     path = Path(path)
+    label = label or path.name
     with open(path, "rb") as fh:
         head = fh.read(8)
     suffix = path.suffix.lower()
     if head.startswith(HDF5_SIGNATURE):
         if suffix == ".keras":
             raise ModelLoadError(
-                f"model file '{path.name}' is an HDF5 file, not a .keras archive; rename it to .h5"
+                f"model file '{label}' is an HDF5 file, not a .keras archive; rename it to .h5"
             )
-        _check_h5(path)
+        _check_h5(path, label)
     elif head.startswith(ZIP_SIGNATURE):
         if suffix != ".keras":
             raise ModelLoadError(
-                f"model file '{path.name}' is a zip archive, not an HDF5 file; rename it to .keras"
+                f"model file '{label}' is a zip archive, not an HDF5 file; rename it to .keras"
             )
-        _check_keras(path)
+        _check_keras(path, label)
     else:
         kind = "a .keras archive (zip)" if suffix == ".keras" else "an HDF5 file"
-        raise ModelLoadError(
-            f"model file '{path.name}' is not {kind}: it is corrupt or not a model"
-        )
+        raise ModelLoadError(f"model file '{label}' is not {kind}: it is corrupt or not a model")
 
 
 def _config_too_large(name: str, size: int) -> ModelLoadError:
@@ -130,25 +131,25 @@ def _config_too_large(name: str, size: int) -> ModelLoadError:
     )
 
 
-def _check_keras(path: Path) -> None:
+def _check_keras(path: Path, label: str) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             try:
                 info = zf.getinfo("config.json")
             except KeyError:
                 raise ModelLoadError(
-                    f"model file '{path.name}' has no config.json; it is not a Keras 3 .keras file"
+                    f"model file '{label}' has no config.json; it is not a Keras 3 .keras file"
                 ) from None
             if info.file_size > config.max_config_bytes():
                 raise _config_too_large("config.json", info.file_size)
-            check_zip(zf, path.name, MODEL_EXPANSION * config.max_upload_bytes(), ModelLoadError)
+            check_zip(zf, label, MODEL_EXPANSION * config.max_upload_bytes(), ModelLoadError)
     except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as exc:
         raise ModelLoadError(
-            f"model file '{path.name}' is a damaged .keras archive ({one_line(exc, 200)})"
+            f"model file '{label}' is a damaged .keras archive ({one_line(exc, 200)})"
         ) from None
 
 
-def _check_h5(path: Path) -> None:
+def _check_h5(path: Path, label: str) -> None:
     import h5py
 
     try:
@@ -162,7 +163,7 @@ def _check_h5(path: Path) -> None:
             size = 0 if variable else attr.get_storage_size()
     except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on bad files
         raise ModelLoadError(
-            f"model file '{path.name}' is a damaged HDF5 file ({one_line(exc, 200)})"
+            f"model file '{label}' is a damaged HDF5 file ({one_line(exc, 200)})"
         ) from None
     if size > config.max_config_bytes():
         raise _config_too_large("the model_config attribute", size)
