@@ -283,6 +283,15 @@ def source_changed(model: Any, data: Any, search: str | None) -> bool:
 CHECKING_DATA = "Checking the data against the model…"
 
 
+def upload_note(shown: Any) -> str:
+    """The "Stored <name>." an upload put in the data message (without what followed it),
+    or ""."""
+    text = shown.get("props", {}).get("children") if isinstance(shown, dict) else shown
+    if not isinstance(text, str) or not text.startswith("Stored "):
+        return ""
+    return text.split(" " + CHECKING_DATA)[0]
+
+
 def register(app: Dash, data_dir: Path) -> None:
     """Register the Maps tab's callbacks: layers, data check, the job, figures, clicks."""
     register_job(app, JOB, data_dir)
@@ -305,13 +314,21 @@ def register(app: Dash, data_dir: Path) -> None:
 
     # At once, in the browser: the previous source's verdict must not stay while the new one
     # is checked ("fits the model's input 8×8×1" for a model that expects 64×64×1).
+    # An upload's "Stored <name>." stays in front (the upload chose this data).
     app.clientside_callback(
-        f"function() {{ return {CHECKING_DATA!r}; }}",
+        "function(m, d, p, r, shown) {"
+        "  const ctx = window.dash_clientside.callback_context;"
+        "  const text = shown && shown.props ? String(shown.props.children || '') : '';"
+        f"  const byData = ctx.triggered.some(t => t.prop_id === '{ID.DATA_SELECT}.value');"
+        "  const kept = byData && text.startsWith('Stored ') ? text + ' ' : '';"
+        f"  return kept + {CHECKING_DATA!r};"
+        "}",
         Output(ID.DATA_MESSAGE, "children", allow_duplicate=True),
         *[
             Input(cid, "value")
             for cid in (ID.MODEL_SELECT, ID.DATA_SELECT, ID.PREPROCESS_INPUT, ID.RESIZE_SELECT)
         ],  # fmt: skip
+        State(ID.DATA_MESSAGE, "children"),
         prevent_initial_call=True,
     )
 
@@ -333,6 +350,7 @@ def register(app: Dash, data_dir: Path) -> None:
         Input(ID.TABS, "value"),
         Input(ID.PREPROCESS_INPUT, "value"),
         Input(ID.RESIZE_SELECT, "value"),
+        State(ID.DATA_MESSAGE, "children"),
         prevent_initial_call=True,
     )
     def on_data_selected(
@@ -342,13 +360,18 @@ def register(app: Dash, data_dir: Path) -> None:
         tab: str | None,
         preprocess: str | None,
         resize: str | None,
+        shown: Any,
     ):
         if tab == "compare":
             raise PreventUpdate  # the Compare tab checks the data against its models A and B
         if tab not in (None, "maps"):
             return None  # this model is not what the open tab uses
         check = check_data(model_ref, data_ref, groups, data_dir, preprocess, resize)
-        return message(check.text, check.ok, warning=check.ok and check.warning)
+        text = check.text
+        if ctx.triggered_id == ID.DATA_SELECT:  # an upload's "Stored <name>." stays in front
+            stored = upload_note(shown)
+            text = f"{stored} {text}" if stored and text else stored or text
+        return message(text, check.ok, warning=check.ok and check.warning)
 
     graphs = (ID.MAPS_GRAPH, ID.DENDROGRAM_GRAPH, ID.SCATTER_GRAPH, ID.SELECTED_MAP_GRAPH)
 

@@ -32,6 +32,7 @@ def test_a_keras2_model_with_raw_photos_is_warned_then_prepared(app_server, brow
     wait_text(browser, f"#{ID.DATA_MESSAGE}", "raw pixel values", 180)
     shown = browser.find_element(By.CSS_SELECTOR, f"#{ID.DATA_MESSAGE} span")
     assert "msg-warning" in shown.get_attribute("class")
+    assert shown.text.startswith("Stored faces.npz. ")  # the upload's note, then the check
 
     field = browser.find_element(By.ID, ID.PREPROCESS_INPUT)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", field)
