@@ -473,7 +473,9 @@ def vector_map(map2d: np.ndarray, vmax: float, x: float, y: float, size: float) 
 
     Real vectors, not an embedded image: they scale, and an editor can recolour them.
     """
-    z = np.asarray(map2d, dtype=np.float64)[::-1]  # row 0 is y = 0: SVG's y grows down
+    # Row 0 of a map is its top (y = 1), and SVG's y grows down: rows are drawn as they are,
+    # the same way up as the PNG (render_map_grid) and the page's heatmaps.
+    z = np.asarray(map2d, dtype=np.float64)
     rows, cols = z.shape
     px, py = size / cols, size / rows
     top = SVG_LEVELS - 1
@@ -566,8 +568,12 @@ def maps_svg(
             f'<text x="{x + tile / 2:g}" y="{y + 15}" text-anchor="middle" {font} '
             f'font-size="14" fill="{TEXT}">{escape(name)}</text>'
         )
-        parts.append(f'<g class="map" data-group={quoteattr(name)}>')
-        parts.extend(vector_map(result.maps[k], result.vmax, x, y + label_h, tile))
+        # Each map in its own coordinates (0 to ``tile``): an editor moves it as one piece.
+        parts.append(
+            f'<g class="map" data-group={quoteattr(name)} '
+            f'transform="translate({x:g} {y + label_h:g})">'
+        )
+        parts.extend(vector_map(result.maps[k], result.vmax, 0, 0, tile))
         parts.append("</g>")
     bar_x0, bar_x1 = pad, width - pad
     parts.append(
