@@ -157,9 +157,9 @@ def training_result(data_dir: str | Path, data: dict | None) -> TrainingResult |
 # ----------------------------------------------------------------------------------- view
 
 
-def _marks(steps: list[int]) -> dict[int, str]:
-    """About six slider marks, labelled with the batch number; always the first and last."""
-    n = len(steps)
+def _marks(n: int) -> dict[int, str]:
+    """About six slider marks, labelled with the state's number (0-based, as the State box
+    and the link's ``state``; the batch is in the label); always the first and last."""
     if n == 0:
         return {}
     every = max(1, round(n / 6))
@@ -167,7 +167,7 @@ def _marks(steps: list[int]) -> dict[int, str]:
     if n - 1 - max(picks - {n - 1}, default=0) < every / 2:
         picks.discard(max(picks - {n - 1}, default=n - 1))  # no two marks on top of each other
     picks.add(n - 1)
-    return {i: str(steps[i]) for i in sorted(picks)}
+    return {i: str(i) for i in sorted(picks)}
 
 
 @dataclass
@@ -232,10 +232,10 @@ def result_view(
     z = tf.encode_maps(shown["maps"])
     return ResultView(
         max=int(data["n"]) - 1,
-        marks=_marks(data["steps"]),
+        marks=_marks(int(data["n"])),
         value=state,
         disabled=int(data["n"]) < 2,
-        maps=tf.state_maps_figure(data["names"], z, data["vmax"], data["resolution"], label),
+        maps=tf.state_maps_figure(data["names"], z, data["vmax"], data["resolution"]),
         change=tf.change_figure(data["steps"], data["change"], data["accuracy"], state),
         label=label,
         warning=warning,
@@ -258,7 +258,7 @@ def state_view(data_dir: str | Path, data: dict | None, state: Any) -> tuple[Pat
         raise PreventUpdate
     label = data["labels"][i]
     return (
-        tf.maps_patch(tf.encode_maps(shown["maps"]), label),
+        tf.maps_patch(tf.encode_maps(shown["maps"])),
         tf.change_patch(data["steps"], data["change"], data["accuracy"], i),
         label,
     )
