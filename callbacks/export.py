@@ -37,33 +37,53 @@ def _part(text: str, limit: int = 40) -> str:
 
 
 def file_stem(
-    result: MapResult, key: str = "", model: str | None = None, data: str | None = None
+    result: Any,
+    key: str = "",
+    model: str | None = None,
+    data: str | None = None,
+    kind: str = "",
+    method: bool = True,
 ) -> str:
-    """``topomaps_<model>_<data>_<layer>_<grouping>_<method>_<id>``: exports of different
-    models, data or groupings no longer share a name (only layer and method did).
+    """``topomaps[_<kind>]_<model>_<data>_<layer>_<grouping>[_<method>]_<id>``: exports of
+    different models, data or groupings no longer share a name (only layer and method did).
+
+    The one naming of every tab's exports (Maps, Training, Topographic).
 
     Parameters
     ----------
-    result : MapResult
+    result : MapResult, TrainingResult, TopographicResult ...
+        Anything with a ``request`` of the map parameters (layer, groups, method, data).
     key : str
         The result's key; its first 8 characters tell apart runs that differ in anything else
         (seed, examples per group, random groups).
     model, data : str, optional
-        Display names (an upload's file name); default: the request's references.
+        Display names (an upload's file name); default: the request's references (its
+        ``model``, else its ``checkpoints``).
+    kind : str, optional
+        The tab, after ``topomaps`` (``"training"``, ``"topographic"``).
+    method : bool, default=True
+        Name the layout method (not for the Topographic tab, whose layout is the grid).
     """
     req = result.request
     grouping = req.groups + (f"+{req.random_groups}random" if req.random_groups else "")
-    parts = [
-        "topomaps",
-        _part(model or req.model),
-        _part(data or req.data),
-        _part(req.layer, 60),
-        _part(grouping),
-        _part(req.method),
-    ]
+    source = model or getattr(req, "model", None) or getattr(req, "checkpoints", "")
+    parts = ["topomaps", *([kind] if kind else [])]
+    parts += [_part(source), _part(data or req.data), _part(req.layer, 60), _part(grouping)]
+    if method:
+        parts.append(_part(req.method))
     if key:
         parts.append(_part(key, 8))
     return "_".join(parts)[:180]
+
+
+def stored_stem(result: Any, key: str, store: Store, **kwargs: Any) -> str:
+    """:func:`file_stem` with ``store``'s display names of the model (or checkpoints) and
+    data (an upload's file name rather than its hash)."""
+    req = result.request
+    source = getattr(req, "model", None) or getattr(req, "checkpoints", "")
+    return file_stem(
+        result, key, store.display_name(source), store.display_name(req.data), **kwargs
+    )
 
 
 def _title(result: MapResult) -> str:
@@ -104,14 +124,9 @@ def download(kind: str | None, data_dir: str | Path, result_data: dict | None) -
     result = result_from_store(data_dir, result_data)
     if result is None or kind not in FORMATS:
         raise PreventUpdate
-    store = Store(data_dir)
-    stem = file_stem(
-        result,
-        str(result_data.get("key") or ""),
-        store.display_name(result.request.model),
-        store.display_name(result.request.data),
+    return export_file(
+        kind, result, stored_stem(result, str(result_data.get("key") or ""), Store(data_dir))
     )
-    return export_file(kind, result, stem)
 
 
 def register(app: Dash, data_dir: Path) -> None:

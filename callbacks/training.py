@@ -9,7 +9,6 @@ entry and sends only that state's maps. Play/pause and the speed run in the brow
 from __future__ import annotations
 
 import base64
-import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from .common import (
     register_layer_list,
     series_description,
 )
+from .export import file_stem, stored_stem
 from .jobs import JobTab, register_job, timed
 from .maps import SHARED_INPUTS
 from .uploads import register_upload, series_info, upload_checkpoints
@@ -320,12 +320,6 @@ FRAME_SIZE = 2
 EXPORT_VERSION = "1"
 
 
-def file_stem(result: TrainingResult) -> str:
-    """``topomaps_training_<layer>_<method>``, with anything but ``A-Za-z0-9._-`` replaced."""
-    raw = f"topomaps_training_{result.request.layer}_{result.request.method}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)[:150]
-
-
 def animation_bytes(result: TrainingResult, kind: str) -> bytes:
     """The GIF or MP4 (``kind``: ``"gif"``, ``"mp4"``) of every state, one frame per state."""
     frames = render_frames(result, FRAME_SIZE)
@@ -339,11 +333,20 @@ def export_file(
     kind: str, result: TrainingResult, store: Store | None = None, key: str = ""
 ) -> dict:
     """The ``dcc.Download`` data for export button ``kind``; animations are kept in the
-    ``store``'s cache under the result's ``key``."""
+    ``store``'s cache under the result's ``key``.
+
+    The file is named as the Maps tab's exports (:func:`.export.file_stem`): series, data,
+    layer, grouping, method and the key's first characters, so later runs do not overwrite
+    earlier downloads.
+    """
     if kind not in FORMATS:
         raise ValueError(f"unknown export {kind!r}; valid: {', '.join(FORMATS)}")
     suffix, mime = FORMATS[kind]
-    filename = file_stem(result) + suffix
+    if store is not None:
+        stem = stored_stem(result, key, store, kind="training")
+    else:
+        stem = file_stem(result, key, kind="training")
+    filename = stem + suffix
     if kind == T.EXPORT_CSV:
         return {"content": change_csv(result), "filename": filename, "type": mime, "base64": False}
     fmt = suffix.lstrip(".")

@@ -333,7 +333,10 @@ def test_a_slider_step_sends_only_that_states_maps(trained):
 def test_exports_gif_mp4_and_change_csv(trained):
     data_dir, _, data, _, _ = trained
     gif = training.download(TrainingIds.EXPORT_GIF, data_dir, data)
-    assert gif["filename"] == "topomaps_training_hidden_PCA.gif" and gif["base64"]
+    # Issue 20 item 18: named as the Maps tab's exports (series, data, grouping, key), so a
+    # later run's download does not overwrite this one.
+    stem = f"topomaps_training_run_digits_hidden_label_PCA_{data['key'][:8]}"
+    assert gif["filename"] == stem + ".gif" and gif["base64"]
     assert base64.b64decode(gif["content"]).startswith(b"GIF89a")
     mp4 = base64.b64decode(training.download(TrainingIds.EXPORT_MP4, data_dir, data)["content"])
     assert mp4[4:8] == b"ftyp"
