@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from dash import Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
@@ -15,6 +16,7 @@ from layouts.figures.maps import maps_svg
 from layouts.ids import ID
 from layouts.share import EXPORTS
 from topomap_core.analyses.view import MapResult, layout_csv, nap_csv, summary_json
+from topomap_core.analyses.view_pages import page_bounds
 from topomap_core.profiles.render import render_map_grid
 from topomap_core.store import Store
 
@@ -90,8 +92,15 @@ def _title(result: MapResult) -> str:
     return f"{result.request.layer} - {result.request.method}"
 
 
-def export_file(kind: str, result: MapResult, stem: str | None = None) -> dict[str, Any]:
+def export_file(
+    kind: str, result: MapResult, stem: str | None = None, page: Any = 0
+) -> dict[str, Any]:
     """The ``dcc.Download`` data for export button ``kind`` (an ``ID.EXPORT_*`` value).
+
+    The pictures (PNG, SVG) hold the maps of the page the grid shows, ``page``, when there
+    is more than one (their file name and title say which): 1000 maps in one picture held a
+    web worker for seconds and were too small to read. The tables and the summary hold every
+    group.
 
     Returns
     -------
@@ -101,15 +110,24 @@ def export_file(kind: str, result: MapResult, stem: str | None = None) -> dict[s
     if kind not in FORMATS:
         raise ValueError(f"unknown export {kind!r}; valid: {', '.join(FORMATS)}")
     suffix, mime = FORMATS[kind]
-    filename = (stem or file_stem(result)) + suffix
+    stem = stem or file_stem(result)
+    title = _title(result)
+    names = result.order.names
+    first, end = page_bounds(len(names), page)
+    if kind in (ID.EXPORT_PNG, ID.EXPORT_SVG) and end - first < len(names):
+        stem += f"_maps{first + 1}-{end}"
+        title += f" (maps {first + 1}-{end} of {len(names)})"
+    filename = stem + suffix
     if kind == ID.EXPORT_PNG:
-        image = render_map_grid(result.maps, result.order.names, result.vmax, title=_title(result))
+        maps = np.asarray(result.maps[first:end])
+        sizes = result.sizes[first:end]
+        image = render_map_grid(maps, names[first:end], result.vmax, title=title, sizes=sizes)
         buf = io.BytesIO()
         image.save(buf, format="PNG")
         content = base64.b64encode(buf.getvalue()).decode("ascii")
         return {"content": content, "filename": filename, "type": mime, "base64": True}
     if kind == ID.EXPORT_SVG:
-        text = maps_svg(result, title=_title(result))
+        text = maps_svg(result, title=title, page=page)
     elif kind == ID.EXPORT_LAYOUT_CSV:
         text = layout_csv(result)
     elif kind == ID.EXPORT_NAP_CSV:
@@ -119,14 +137,16 @@ def export_file(kind: str, result: MapResult, stem: str | None = None) -> dict[s
     return {"content": text, "filename": filename, "type": mime, "base64": False}
 
 
-def download(kind: str | None, data_dir: str | Path, result_data: dict | None) -> dict[str, Any]:
-    """Download data for a click, or PreventUpdate when there is nothing to export."""
+def download(
+    kind: str | None, data_dir: str | Path, result_data: dict | None, page: Any = 0
+) -> dict[str, Any]:
+    """Download data for a click (``page``: the page of maps shown), or PreventUpdate when
+    there is nothing to export."""
     result = result_from_store(data_dir, result_data)
     if result is None or kind not in FORMATS:
         raise PreventUpdate
-    return export_file(
-        kind, result, stored_stem(result, str(result_data.get("key") or ""), Store(data_dir))
-    )
+    stem = stored_stem(result, str(result_data.get("key") or ""), Store(data_dir))
+    return export_file(kind, result, stem, page)
 
 
 def register(app: Dash, data_dir: Path) -> None:
@@ -137,13 +157,14 @@ def register(app: Dash, data_dir: Path) -> None:
         Output(ID.DOWNLOAD, "data"),
         *[Input(bid, "n_clicks") for bid in button_ids],
         State(ID.RESULT_STORE, "data"),
+        State(ID.MAPS_PAGE, "value"),
         prevent_initial_call=True,
     )
     def on_export(*args: Any) -> dict[str, Any]:
-        *clicks, result_data = args
+        *clicks, result_data, page = args
         if not any(clicks):
             raise PreventUpdate
-        return download(ctx.triggered_id, data_dir, result_data)
+        return download(ctx.triggered_id, data_dir, result_data, page)
 
     @app.callback(
         *[Output(bid, "disabled") for bid in button_ids],

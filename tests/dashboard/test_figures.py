@@ -182,7 +182,9 @@ def test_svg_export_is_vectors_with_one_group_of_paths_per_map(result):
     assert round(sum(widths) / cell) == int(np.isfinite(result.maps[0]).sum())
     texts = [t.text for t in root.iter(SVG + "text")]
     assert "dense <PCA> & co" in texts  # escaped in the file, intact once parsed
-    assert set(result.order.names) <= set(texts)
+    # Issue 20 item 17: titled with the group's size, as on the page and in the PNG.
+    titles = {f"{n} (n={k})" for n, k in zip(result.order.names, result.sizes, strict=True)}
+    assert titles <= set(texts)
     # The colour bar is vector: a gradient with the library's stops and three tick labels.
     stops = root.findall(f"{SVG}defs/{SVG}linearGradient/{SVG}stop")
     assert [float(s.get("offset")) for s in stops] == [pos for pos, _ in BWR_STOPS]

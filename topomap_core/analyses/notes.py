@@ -18,7 +18,7 @@ FLAT_RELATIVE = 1e-5
 
 
 def map_notes(
-    nap: NAP, layer: str, min_size: int | None = None, separation=None
+    nap: NAP, layer: str, min_size: int | None = None, separation=None, scatter: bool = False
 ) -> list[tuple[str, str]]:
     """What a reader of the maps must know: the input check's warnings, groups that separate
     no more than chance, flat maps, small, empty and random groups, dead neurons.
@@ -33,6 +33,9 @@ def map_notes(
     separation : topomap_core.profiles.separation.Separation, optional
         The groups' separation against random groups of the same sizes: at chance level, the
         maps' differences are called what they may be, noise.
+    scatter : bool, default=False
+        The reader sees the dashboard's neuron scatter, where dead neurons are crosses; the
+        command line's and the exports' notes do not point at a scatter they lack.
 
     Returns
     -------
@@ -87,11 +90,12 @@ def map_notes(
         )
     dead = len(nap.dead_neurons)
     if dead:
+        where = " and marked × in the scatter" if scatter else ""
         notes.append(
             (
                 "note",
                 f"{dead} of {nap.n_neurons} neurons are dead (zero for every group); they are "
-                "spread around one spot and marked × in the scatter.",
+                f"spread around one spot{where}.",
             )
         )
     notes += [note for note in check if note[0] != "warning"]
