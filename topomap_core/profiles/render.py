@@ -28,6 +28,7 @@ __all__ = [
     "fit_label",
     "map_grid_geometry",
     "render_map_grid",
+    "render_regions",
     "render_single_map",
     "save_map_grid",
 ]
@@ -322,3 +323,82 @@ def render_single_map(
     longer = max(height, width)
     out = (max(1, round(width * size / longer)), max(1, round(height * size / longer)))
     return _map_tile(map2d, vmax, out, method)
+
+
+def _outline(mask: np.ndarray, width: int = 2) -> np.ndarray:
+    """The pixels of ``mask`` within ``width`` pixels of its edge (4-neighbour erosion)."""
+    inner = mask
+    for _ in range(width):
+        padded = np.pad(inner, 1, constant_values=False)
+        inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & inner
+    return mask & ~inner
+
+
+def render_regions(
+    map2d: np.ndarray,
+    vmax: float,
+    labels: np.ndarray,
+    regions: Sequence[dict],
+    title: str = "",
+    size: int = 400,
+) -> Image.Image:
+    """One map with its regions outlined and numbered, as the dashboard's regions panel
+    draws them: a solid outline for a strongly positive region, a dashed one for a strongly
+    negative region.
+
+    Parameters
+    ----------
+    map2d : ndarray of shape (R, R)
+        The map, NaN outside the hull (white), row 0 at the top.
+    vmax : float
+        Its colour limit.
+    labels : ndarray of shape (R, R), int
+        0 outside the regions, else the region's ``index``.
+    regions : sequence of dict
+        :meth:`~topomap_core.profiles.regions.Region.to_dict` of each (``index``, ``sign``,
+        ``centre`` in layout coordinates).
+    title : str, optional
+        One line above the map.
+    size : int, default=400
+        Side of the map in pixels (a whole multiple of R is sharpest).
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB on white: the title band, then the map.
+    """
+    map2d = np.asarray(map2d, dtype=np.float64)
+    labels = np.asarray(labels)
+    if map2d.ndim != 2 or labels.shape != map2d.shape:
+        raise TopomapError(
+            f"map2d and labels must be (R, R) of one shape; got {map2d.shape} and {labels.shape}"
+        )
+    size = _check_int(size, "size", 8)
+    font = _font(14)
+    band = _text_height(font) + 10 if title else 0
+    image = Image.new("RGB", (size, size + band), _WHITE)
+    tile = render_single_map(map2d, vmax, size)
+    image.paste(tile, (0, band), mask=tile)
+    # Region labels enlarged like the map (nearest), so outlines follow its pixels.
+    rows = (np.arange(size) * labels.shape[0] // size)[:, None]
+    cols = (np.arange(size) * labels.shape[1] // size)[None, :]
+    big = labels[rows, cols]
+    pixels = np.asarray(image).copy()
+    yy, xx = np.mgrid[0:size, 0:size]
+    for region in regions:
+        edge = _outline(big == region["index"])
+        if region["sign"] < 0:
+            edge &= (xx + yy) // 6 % 2 == 0  # dashed, as the dashboard's negative outline
+        pixels[band:][edge] = _TEXT
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    if title:
+        text = _fit(title, font, size - 8)
+        draw.text((size / 2, band / 2), text, fill=_TEXT, font=font, anchor="mm")
+    for region in regions:
+        x, y = region["centre"]
+        at = (float(x) * (size - 1), band + (1.0 - float(y)) * (size - 1))
+        # A white rim keeps the number legible on red and blue alike.
+        number = str(region["index"])
+        draw.text(at, number, _TEXT, _font(16), anchor="mm", stroke_width=2, stroke_fill=_WHITE)
+    return image
