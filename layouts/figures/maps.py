@@ -490,10 +490,14 @@ def _add_ring(fig: go.Figure, result: MapResult, neuron: int, hover: str) -> Non
 def _large_square(fig: go.Figure, result: MapResult, title: str) -> go.Figure:
     """Unit axes, the shared colour axis and the click behaviour of the two large panels."""
     _unit_axes(fig)
+    # The upright toolbar covers the top 180 px of the right edge (7 buttons): the colour bar
+    # stands in the lower half, under it (it covered the bar's title and top ticks).
+    axis = _coloraxis(result.vmax)
+    axis["colorbar"].update(len=0.5, y=0, yanchor="bottom")
     return _base_layout(
         fig,
         height=420,
-        coloraxis=_coloraxis(result.vmax),
+        coloraxis=axis,
         # Title on the left and the toolbar upright on the right: it covered centred titles.
         title={"text": title, "font": {"size": 13}, "x": 0.02, "xanchor": "left"},
         modebar={"orientation": "v"},
