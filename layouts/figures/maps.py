@@ -151,9 +151,10 @@ def _sized(result: MapResult, name: str) -> str:
     return f"{name} (n={sizes[name]})" if name in sizes else name
 
 
-#: The width the map grid's titles are fitted to: the maps card of a 1280 px wide window,
-#: less the colour bar (the graph is responsive; wider windows have room to spare).
-GRID_WIDTH_PX = 470
+#: The width the map grid's tiles and titles are fitted to: the maps card of a 1600 px wide
+#: window, less the colour bar. The graph is responsive: a narrower window draws the maps
+#: smaller, and a title may then reach into the gap beside its map.
+GRID_WIDTH_PX = 560
 
 
 @lru_cache(maxsize=8)
@@ -167,10 +168,24 @@ def text_px(text: str, size: int) -> float:
     return 1.2 * _font(size).getlength(text)
 
 
+def _middle(text: str, width: float, measure) -> str:
+    """``text`` shortened in its middle ("grou…093:wrong") to fit ``width``: names of many
+    groups often share a long start, and differ at the end."""
+    if measure(text) <= width:
+        return text
+    for keep in range(len(text) - 1, 0, -1):
+        head, tail = (keep + 1) // 2, keep // 2
+        short = text[:head] + "…" + (text[-tail:] if tail else "")
+        if measure(short) <= width:
+            return short
+    return text[:1] + "…"
+
+
 def grid_title(name: str, n: int | None, width: float, size: int) -> tuple[str, int]:
     """A map's title (HTML) in ``width`` px, and its number of lines: ``"3 (n=54)"`` on one
-    line when it fits, else the name (broken after a ``:`` or shortened with "…") above the
-    count. The full name and count are in every map's hover.
+    line when it fits; else two: broken after the name's last ``:``, or the name above the
+    count, shortened in the middle where it must be. The count is always there; the full
+    name and count are in every map's hover.
     """
 
     def measure(text: str) -> float:
@@ -180,12 +195,13 @@ def grid_title(name: str, n: int | None, width: float, size: int) -> tuple[str, 
     one = f"{name} {count}".strip()
     if measure(one) <= width:
         return escape(one), 1
-    head, sep, tail = name.rpartition(":")
-    if sep and measure(head + sep) <= width and measure(f"{tail} {count}".strip()) <= width:
-        return f"{escape(head + sep)}<br>{escape(f'{tail} {count}'.strip())}", 2
     if not count:
-        return escape(fit_label(name, None, width, measure, "…")), 1
-    return f"{escape(fit_label(name, None, width, measure, '…'))}<br>{count}", 2
+        return escape(_middle(name, width, measure)), 1
+    head, sep, tail = name.rpartition(":")
+    second = f"{tail} {count}"
+    if sep and measure(second) <= width:
+        return f"{escape(_middle(head + sep, width, measure))}<br>{escape(second)}", 2
+    return f"{escape(_middle(name, width, measure))}<br>{count}", 2
 
 
 def maps_figure(

@@ -9,12 +9,22 @@ import numpy as np
 from ..profiles.groups import min_group_size
 from ..profiles.nap import NAP
 
-__all__ = ["FLAT_RELATIVE", "map_notes"]
+__all__ = ["FLAT_RELATIVE", "LISTED_GROUPS", "map_notes"]
 
+
+#: Most groups a note names (the count says how many there are).
+LISTED_GROUPS = 10
 
 #: A NAP whose spread is below this fraction of the activations' size is noise: float32
 #: activations resolve about 1e-7 of their magnitude.
 FLAT_RELATIVE = 1e-5
+
+
+def _listed(names: list[str]) -> str:
+    """The first :data:`LISTED_GROUPS` names, and how many more: a 1000-group view's whole
+    list was a screenful of text above its maps."""
+    text = ", ".join(names[:LISTED_GROUPS])
+    return text + (f" and {len(names) - LISTED_GROUPS} more" if len(names) > LISTED_GROUPS else "")
 
 
 def map_notes(
@@ -78,14 +88,14 @@ def map_notes(
                 "warning",
                 f"{len(small)} group{'s have' if len(small) != 1 else ' has'} fewer than "
                 f"{min_size} examples, so {'their maps are' if len(small) != 1 else 'its map is'}"
-                f" noisy: {', '.join(small)}.",
+                f" noisy: {_listed(small)}.",
             )
         )
     if nap.dropped_groups:
         notes.append(
             (
                 "warning",
-                f"Left out, no examples: {', '.join(nap.dropped_groups)}.",
+                f"Left out, no examples: {_listed(nap.dropped_groups)}.",
             )
         )
     dead = len(nap.dead_neurons)
