@@ -24,7 +24,7 @@ from topomap_core.jobs.results import cached
 from topomap_core.store import Store
 
 from .common import readable_error
-from .jobs import JobTab, register_job, timed
+from .jobs import NOT_COMPUTED, JobTab, register_job, timed
 from .maps import INPUTS as MAPS_INPUTS
 from .url import Link, Tab, field_link, request_inputs
 
@@ -64,6 +64,8 @@ def evaluate_status(outcome, data: dict[str, Any]) -> str:
 JOB = JobTab(
     layout.JOB, INPUTS, evaluate_request, evaluate_data, evaluate_status, "evaluate",
     failed="Evaluation failed",
+    # The tab's button says Evaluate, not Run.
+    not_computed=NOT_COMPUTED.replace("press Run", "press Evaluate"),
 )  # fmt: skip
 
 

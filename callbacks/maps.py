@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, ctx, html
+from dash import Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from layouts import maps as maps_layout
@@ -22,7 +22,9 @@ from layouts.figures import maps as figures
 from layouts.ids import ID, MAPS_JOB
 from layouts.page import TabPane
 from topomap_core.analyses.view import MapResult, ViewRequest
+from topomap_core.analyses.view_pages import MAPS_PAGE, n_pages, page_bounds
 from topomap_core.jobs.registry import get_job
+from topomap_core.jobs.results import cached_view
 from topomap_core.jobs.runner import run
 from topomap_core.params import short
 from topomap_core.store import Store
@@ -34,10 +36,9 @@ from .common import (
     message,
     model_description,
     readable_error,
-    register_click,
     register_layer_list,
 )
-from .jobs import JobTab, register_job, stored_result, timed
+from .jobs import JobTab, register_job, timed
 from .url import Link, Tab, field_check
 
 #: The sidebar's controls that make a view's request, as (request field, component id).
@@ -94,8 +95,17 @@ JOB = JobTab(MAPS_JOB, INPUTS, view_request, view_data, view_status)
 
 
 def result_from_store(data_dir: str | Path, data: dict | None) -> MapResult | None:
-    """The MapResult a result-store entry (``{"request": ..., "key": ...}``) points to."""
-    return stored_result("view", data_dir, data)
+    """The view a result-store entry (``{"request": ..., "key": ...}``) points to, as the
+    view job publishes it for viewers (:meth:`ViewJob.view`): a MapResult whose maps are read
+    from the cache a page at a time, so a request holds the pages it shows, never all maps
+    (a 1000-group result is 50 MB)."""
+    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
+        return None
+    try:
+        job = get_job("view")
+        return cached_view(job, job.validate(data["request"]), Store(data_dir))[1]
+    except (TypeError, ValueError, OSError):
+        return None
 
 
 # ------------------------------------------------------------------------------ the data
@@ -198,13 +208,17 @@ def build_views(
     group: str | None,
     neuron: int | None,
     status: Any = None,
+    page: Any = 0,
 ) -> Views:
-    """The four figures and the metrics table; placeholders when there is no result."""
+    """The four figures and the metrics table; placeholders when there is no result.
+
+    The map grid shows page ``page`` of the maps (``view_pages.MAPS_PAGE`` of them).
+    """
     result = result_from_store(data_dir, result_data)
     if result is None:
         gone = "The stored result is gone: press Run again."
         return _placeholders(placeholder_text(status) if not result_data else gone)
-    notes = result.notes()
+    notes = result.notes(scatter=True)  # the page has the scatter the note points at
     if group not in result.order.names:
         if group is not None:  # a link's group= (or an earlier selection) these maps lack
             notes.insert(
@@ -218,8 +232,8 @@ def build_views(
         group = result.order.names[0]
     try:
         return Views(
-            maps=figures.maps_figure(result, group, neuron),
-            dendrogram=figures.dendrogram_figure(result, group),
+            maps=figures.maps_figure(result, group, neuron, page=page),
+            dendrogram=figures.dendrogram_figure(result, group, page),
             scatter=figures.scatter_figure(result, group, neuron),
             selected_map=figures.selected_map_figure(result, group, neuron),
             metrics=maps_layout.metrics_table(figures.metrics_rows(result)),
@@ -240,12 +254,51 @@ def _placeholders(text: str) -> Views:
     )
 
 
-def select_group(click_data: dict | None, data_dir: str | Path, result_data: dict | None):
-    """The group name a click on the map grid selects, or None."""
+def select_group(
+    click_data: dict | None, data_dir: str | Path, result_data: dict | None, page: Any = 0
+):
+    """The group name a click on the map grid (showing page ``page``) selects, or None."""
     result = result_from_store(data_dir, result_data)
     if result is None:
         return None
-    return figures.clicked_group(click_data, result.order.names)
+    return figures.clicked_group(click_data, result.order.names, page)
+
+
+@dataclass
+class Pages:
+    """The pager's choices, the page to show, and its style (hidden for a single page)."""
+
+    options: Any
+    value: Any
+    style: Any
+
+
+def pages_view(
+    data_dir: str | Path,
+    result_data: dict | None,
+    group: str | None,
+    current: Any,
+    new_result: bool,
+) -> Pages:
+    """Which page of maps to show: a new result opens on the selected group's page (else the
+    first); a group selected elsewhere (a link, the regions panel) turns to its page; the
+    page a user chose stays otherwise. ``no_update`` where nothing changes, so the maps are
+    not drawn twice."""
+    result = result_from_store(data_dir, result_data)
+    if result is None:
+        return Pages([], 0, {"display": "none"})
+    names = result.order.names
+    first, end = page_bounds(len(names), current)
+    wanted = first // MAPS_PAGE
+    if group in names and not first <= names.index(group) < end:
+        wanted = names.index(group) // MAPS_PAGE
+    elif new_result and group not in names:
+        wanted = 0
+    value = no_update if wanted == current else wanted
+    if not new_result:
+        return Pages(no_update, value, no_update)
+    hidden = {"display": "none"} if n_pages(len(names)) == 1 else {}
+    return Pages(maps_layout.page_options(names), value, hidden)
 
 
 def mark_neuron(
@@ -382,11 +435,14 @@ def register(app: Dash, data_dir: Path) -> None:
         *[Output(graph, "config") for graph in (ID.SCATTER_GRAPH, ID.SELECTED_MAP_GRAPH)],
         *[Input(cid, "data") for cid in (ID.RESULT_STORE, ID.SELECTED_GROUP, ID.MARKED_NEURON)],
         Input(ID.STATUS, "children"),
+        Input(ID.MAPS_PAGE, "value"),
     )
-    def on_views(result_data: dict | None, group: str | None, neuron: int | None, status: Any):
+    def on_views(
+        result_data: dict | None, group: str | None, neuron: int | None, status: Any, page: Any
+    ):
         if ctx.triggered_id == ID.STATUS and result_data:
             raise PreventUpdate  # the maps shown stay; only an empty panel follows the status
-        views = build_views(data_dir, result_data, group, neuron, status)
+        views = build_views(data_dir, result_data, group, neuron, status, page)
         return (
             views.maps,
             views.dendrogram,
@@ -398,13 +454,31 @@ def register(app: Dash, data_dir: Path) -> None:
             views.config,
         )
 
-    register_click(
-        app,
-        (ID.SELECTED_GROUP, "data"),
-        ID.MAPS_GRAPH,
-        ID.RESULT_STORE,
-        lambda click, data: select_group(click, data_dir, data),
+    @app.callback(
+        Output(ID.MAPS_PAGE, "options"),
+        Output(ID.MAPS_PAGE, "value"),
+        Output(ID.MAPS_PAGER, "style"),
+        Input(ID.RESULT_STORE, "data"),
+        Input(ID.SELECTED_GROUP, "data"),
+        State(ID.MAPS_PAGE, "value"),
     )
+    def on_pages(result_data: dict | None, group: str | None, current: Any):
+        new_result = ctx.triggered_id != ID.SELECTED_GROUP
+        pages = pages_view(data_dir, result_data, group, current, new_result)
+        return pages.options, pages.value, pages.style
+
+    @app.callback(
+        Output(ID.SELECTED_GROUP, "data", allow_duplicate=True),
+        Input(ID.MAPS_GRAPH, "clickData"),
+        State(ID.RESULT_STORE, "data"),
+        State(ID.MAPS_PAGE, "value"),
+        prevent_initial_call=True,
+    )
+    def on_map_clicked(click: dict | None, result_data: Any, page: Any):
+        picked = select_group(click, data_dir, result_data, page)
+        if picked is None:
+            raise PreventUpdate
+        return picked
 
     @app.callback(
         Output(ID.MARKED_NEURON, "data"),

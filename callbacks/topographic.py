@@ -28,6 +28,7 @@ from topomap_core.jobs.registry import get_job
 from topomap_core.store import Store
 
 from .common import list_layers, readable_error, register_layer_list
+from .export import stored_stem
 from .jobs import JobTab, register_job, stored_result, timed
 from .maps import SHARED_INPUTS
 from .url import Link, Tab, field_link, request_inputs
@@ -110,7 +111,9 @@ def export(kind: str, data_dir: str | Path, data: dict | None) -> dict[str, Any]
     result = result_from_store(data_dir, data)
     if result is None:
         raise PreventUpdate
-    stem = f"topomaps_topographic_{result.request.layer}".replace("/", "_")
+    key = str(data.get("key") or "")
+    # The layout is the layer's own grid: no method in the name.
+    stem = stored_stem(result, key, Store(data_dir), kind="topographic", method=False)
     if kind == "npz":
         content = result.npz_bytes()
         return {"content": base64.b64encode(content).decode("ascii"), "base64": True,

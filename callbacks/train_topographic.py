@@ -132,15 +132,6 @@ def report(data_dir: str | Path, data: dict | None) -> tuple[Any, str, bool]:
                 f"same filters in shuffled positions {sim['after_shuffled']:.3f}"
             )
         layers.append(html.Li(text))
-    head = html.Tr([html.Th(h) for h in ("epoch", "loss", "train accuracy", "seconds")])
-    rows = [
-        html.Tr(
-            [html.Td(i + 1), html.Td(f"{loss:.4f}"), html.Td(f"{acc:.1%}"), html.Td(f"{s:.1f}")]
-        )
-        for i, (loss, acc, s) in enumerate(
-            zip(result.loss, result.accuracy, result.epoch_s, strict=False)
-        )
-    ]
     content = html.Div(
         [
             html.P(
@@ -148,7 +139,7 @@ def report(data_dir: str | Path, data: dict | None) -> tuple[Any, str, bool]:
                 f"{result.accuracy_after:.1%} after, on {result.accuracy_on}."
             ),
             html.Ul(layers),
-            html.Table([html.Thead(head), html.Tbody(rows)], className="metrics"),
+            layout.epochs_table(result.loss, result.accuracy, result.epoch_s),
         ]
     )
     return content, open_href(data), False

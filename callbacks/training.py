@@ -9,7 +9,6 @@ entry and sends only that state's maps. Play/pause and the speed run in the brow
 from __future__ import annotations
 
 import base64
-import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from .common import (
     register_layer_list,
     series_description,
 )
+from .export import file_stem, stored_stem
 from .jobs import JobTab, register_job, timed
 from .maps import SHARED_INPUTS
 from .uploads import register_upload, series_info, upload_checkpoints
@@ -157,9 +157,9 @@ def training_result(data_dir: str | Path, data: dict | None) -> TrainingResult |
 # ----------------------------------------------------------------------------------- view
 
 
-def _marks(steps: list[int]) -> dict[int, str]:
-    """About six slider marks, labelled with the batch number; always the first and last."""
-    n = len(steps)
+def _marks(n: int) -> dict[int, str]:
+    """About six slider marks, labelled with the state's number (0-based, as the State box
+    and the link's ``state``; the batch is in the label); always the first and last."""
     if n == 0:
         return {}
     every = max(1, round(n / 6))
@@ -167,7 +167,7 @@ def _marks(steps: list[int]) -> dict[int, str]:
     if n - 1 - max(picks - {n - 1}, default=0) < every / 2:
         picks.discard(max(picks - {n - 1}, default=n - 1))  # no two marks on top of each other
     picks.add(n - 1)
-    return {i: str(steps[i]) for i in sorted(picks)}
+    return {i: str(i) for i in sorted(picks)}
 
 
 @dataclass
@@ -232,10 +232,10 @@ def result_view(
     z = tf.encode_maps(shown["maps"])
     return ResultView(
         max=int(data["n"]) - 1,
-        marks=_marks(data["steps"]),
+        marks=_marks(int(data["n"])),
         value=state,
         disabled=int(data["n"]) < 2,
-        maps=tf.state_maps_figure(data["names"], z, data["vmax"], data["resolution"], label),
+        maps=tf.state_maps_figure(data["names"], z, data["vmax"], data["resolution"]),
         change=tf.change_figure(data["steps"], data["change"], data["accuracy"], state),
         label=label,
         warning=warning,
@@ -258,7 +258,7 @@ def state_view(data_dir: str | Path, data: dict | None, state: Any) -> tuple[Pat
         raise PreventUpdate
     label = data["labels"][i]
     return (
-        tf.maps_patch(tf.encode_maps(shown["maps"]), label),
+        tf.maps_patch(tf.encode_maps(shown["maps"])),
         tf.change_patch(data["steps"], data["change"], data["accuracy"], i),
         label,
     )
@@ -320,12 +320,6 @@ FRAME_SIZE = 2
 EXPORT_VERSION = "1"
 
 
-def file_stem(result: TrainingResult) -> str:
-    """``topomaps_training_<layer>_<method>``, with anything but ``A-Za-z0-9._-`` replaced."""
-    raw = f"topomaps_training_{result.request.layer}_{result.request.method}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)[:150]
-
-
 def animation_bytes(result: TrainingResult, kind: str) -> bytes:
     """The GIF or MP4 (``kind``: ``"gif"``, ``"mp4"``) of every state, one frame per state."""
     frames = render_frames(result, FRAME_SIZE)
@@ -339,11 +333,20 @@ def export_file(
     kind: str, result: TrainingResult, store: Store | None = None, key: str = ""
 ) -> dict:
     """The ``dcc.Download`` data for export button ``kind``; animations are kept in the
-    ``store``'s cache under the result's ``key``."""
+    ``store``'s cache under the result's ``key``.
+
+    The file is named as the Maps tab's exports (:func:`.export.file_stem`): series, data,
+    layer, grouping, method and the key's first characters, so later runs do not overwrite
+    earlier downloads.
+    """
     if kind not in FORMATS:
         raise ValueError(f"unknown export {kind!r}; valid: {', '.join(FORMATS)}")
     suffix, mime = FORMATS[kind]
-    filename = file_stem(result) + suffix
+    if store is not None:
+        stem = stored_stem(result, key, store, kind="training")
+    else:
+        stem = file_stem(result, key, kind="training")
+    filename = stem + suffix
     if kind == T.EXPORT_CSV:
         return {"content": change_csv(result), "filename": filename, "type": mime, "base64": False}
     fmt = suffix.lstrip(".")

@@ -59,8 +59,17 @@ def ranking_table(rows: list[list[str]]) -> html.Table | html.P:
     """The ranking (header row first), or a hint when there is none."""
     if not rows:
         return html.P("The ranking appears after an evaluation.", className="muted")
-    head = html.Thead(html.Tr([html.Th(cell) for cell in rows[0]]))
-    body = html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows[1:]])
+    # Every column but the method's holds numbers: right-aligned, its header over it.
+    kind = ["" if i == 1 else "num" for i in range(len(rows[0]))]
+    head = html.Thead(
+        html.Tr([html.Th(c, className=k) for c, k in zip(rows[0], kind, strict=True)])
+    )
+    body = html.Tbody(
+        [
+            html.Tr([html.Td(c, className=k) for c, k in zip(row, kind, strict=True)])
+            for row in rows[1:]
+        ]
+    )
     return html.Table([head, body], className="metrics ranking")
 
 

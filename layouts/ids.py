@@ -62,6 +62,8 @@ class ID(StrEnum):
     SELECTED_MAP_GRAPH = "selected-map-graph"
     METRICS_TABLE = "metrics-table"
     MAPS_NOTES = "maps-notes"
+    MAPS_PAGER = "maps-pager"
+    MAPS_PAGE = "maps-page"
 
     # Share and export
     SHARE_LINK = "share-link"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dash import dcc, html
+
+from topomap_core.analyses.view_pages import MAPS_PAGE, n_pages, page_bounds
 
 from .figures.maps import blank_figure
 from .ids import ID
@@ -21,6 +25,41 @@ _STATIC_CONFIG = {**_GRAPH_CONFIG, "displayModeBar": False}
 def graph_config(active: bool) -> dict:
     """A panel's config: the toolbar (zoom, PNG) only when it shows a result."""
     return dict(_GRAPH_CONFIG if active else _STATIC_CONFIG)
+
+
+def page_options(names: Sequence[str]) -> list[dict]:
+    """The pager's choices: ``"Maps 37–72 of 1000 (g36 … g71)"``, one per page of
+    :data:`~topomap_core.analyses.view_pages.MAPS_PAGE` maps (dendrogram order)."""
+    options = []
+    for page in range(n_pages(len(names))):
+        first, end = page_bounds(len(names), page)
+        label = f"Maps {first + 1}–{end} of {len(names)} ({names[first]} … {names[end - 1]})"
+        options.append({"label": label, "value": page})
+    return options
+
+
+def pager() -> html.Div:
+    """Which page of maps the grid shows; hidden while every map fits on one."""
+    return html.Div(
+        [
+            html.Label("Page", htmlFor=ID.MAPS_PAGE),
+            dcc.Dropdown(
+                id=ID.MAPS_PAGE,
+                options=[],
+                value=0,
+                clearable=False,
+                searchable=False,
+                className="maps-page",
+            ),
+            html.Small(
+                f"{MAPS_PAGE} maps a page, in dendrogram order (shaded in the dendrogram).",
+                className="hint",
+            ),
+        ],
+        id=ID.MAPS_PAGER,
+        className="maps-pager",
+        style={"display": "none"},
+    )
 
 
 def metrics_table(rows: list[tuple[str, str, str]]) -> html.Table | html.P:
@@ -56,6 +95,7 @@ def build(store=None) -> html.Main:
         "One map per group, in dendrogram order: similar groups sit next to each other. "
         "Red = more active than average for that group, blue = less. Click a map to select it.",
         html.Div(id=ID.MAPS_NOTES, className="map-notes", role="status"),
+        pager(),
         dcc.Loading(
             [
                 dcc.Graph(

@@ -42,6 +42,9 @@ JOB = JobIds(
 )
 
 DEFAULTS = defaults(RegionsRequest)
+#: The threshold box's step: its default (0.098, the paper's component metric) must be a whole
+#: number of steps above the minimum, or the browser marks the box invalid (red) on load.
+THRESHOLD_STEP = 0.001
 NO_MAP = "Regions appear once the maps are computed."
 
 
@@ -75,7 +78,7 @@ def panel() -> html.Section:
                                 type="number",
                                 min=low,
                                 max=high,
-                                step=0.01,
+                                step=THRESHOLD_STEP,
                                 value=DEFAULTS["threshold"],
                                 debounce=True,
                             ),

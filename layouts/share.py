@@ -9,7 +9,7 @@ from .ids import ID
 #: (id, button text, tooltip) of every export button.
 EXPORTS: tuple[tuple[str, str, str], ...] = (
     (ID.EXPORT_PNG, "Maps PNG", "All maps with titles and colour bar, as an image"),
-    (ID.EXPORT_SVG, "Maps SVG", "Vector version of the maps figure (maps embedded as images)"),
+    (ID.EXPORT_SVG, "Maps SVG", "The same maps as vectors (scalable, editable)"),
     (ID.EXPORT_LAYOUT_CSV, "Layout CSV", "neuron, x, y of every neuron"),
     (ID.EXPORT_NAP_CSV, "NAP CSV", "One row per group, one column per neuron"),
     (ID.EXPORT_SUMMARY, "Summary JSON", "Settings, group sizes, quality metrics and timings"),

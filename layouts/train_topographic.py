@@ -7,6 +7,7 @@ Topographic tab.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from dash import dcc, html
@@ -54,6 +55,27 @@ MODE_LABELS = {
 
 def _number(cid: str, field: str, step: float | str = 1, **kwargs) -> dcc.Input:
     return number_input(TrainTopographicRequest, cid, field, step, **kwargs)
+
+
+def epochs_table(
+    loss: Sequence[float], accuracy: Sequence[float], seconds: Sequence[float]
+) -> html.Table:
+    """One row per epoch: loss, train accuracy, seconds. Every column is a number, so its
+    header is right-aligned over it (``num``), not centred above left-aligned cells."""
+    columns = ("epoch", "loss", "train accuracy", "seconds")
+    head = html.Tr([html.Th(name, className="num") for name in columns])
+    rows = [
+        html.Tr(
+            [
+                html.Td(str(i + 1), className="num"),
+                html.Td(f"{value:.4f}", className="num"),
+                html.Td(f"{share:.1%}", className="num"),
+                html.Td(f"{s:.1f}", className="num"),
+            ]
+        )
+        for i, (value, share, s) in enumerate(zip(loss, accuracy, seconds, strict=False))
+    ]
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="metrics")
 
 
 def build(store: Store | None = None) -> html.Div:

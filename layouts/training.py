@@ -208,11 +208,14 @@ def player() -> html.Div:
                     value=0,
                     marks=None,
                     disabled=True,
+                    # Dash's own number box beside the slider was a second, unlabelled state
+                    # input: the labelled State box below is the one.
+                    allow_direct_input=False,
                 ),
                 className="slider",
             ),
-            # The state's number, 0-based like the link's ``state``: Enter (or leaving the
-            # box) shows that state; the slider's own tooltip showed the same number.
+            # The state's number, 0-based like the link's ``state`` and the slider's marks:
+            # Enter (or leaving the box) shows that state.
             html.Label(
                 [
                     "State ",

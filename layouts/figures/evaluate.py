@@ -72,6 +72,20 @@ def violins_figure(result: EvaluateResult) -> go.Figure:
     return fig
 
 
+def format_value(value: float) -> str:
+    """A metric's value, one way for a whole column: ``9661`` and ``12,034`` (never
+    ``1.203e+04`` next to ``9661``), four significant digits below 1000, an exponent only
+    for values under 0.001."""
+    v = float(value)
+    if not np.isfinite(v):
+        return "–"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if v == 0 or abs(v) >= 0.001:
+        return f"{v:.4g}"
+    return f"{v:.2e}"
+
+
 def ranking_rows(result: EvaluateResult) -> list[list[str]]:
     """The ranking table: header, then one row per method (best first)."""
     header = ["#", "method", "mean rank", *[METRIC_TITLES.get(m, m) for m in result.metric_names]]
@@ -79,7 +93,8 @@ def ranking_rows(result: EvaluateResult) -> list[list[str]]:
     rows = [header]
     for place, row in enumerate(result.ranking, start=1):
         cells = [
-            f"{means[row['method']][m]:.4g} ({row['ranks'][m]:g})" for m in result.metric_names
+            f"{format_value(means[row['method']][m])} ({row['ranks'][m]:g})"
+            for m in result.metric_names
         ]
         rows.append([str(place), row["method"], f"{row['mean_rank']:.2f}", *cells])
     return rows

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from topomap_core.analyses.mapper import MapperResult, empty_message
 from topomap_core.shape.mapper import class_counts
-from topomap_core.shape.render import class_colour
+from topomap_core.shape.render import class_colour, legend_entries
 
 from .maps import FONT, MUTED, TEXT, empty_figure
 
@@ -132,8 +132,31 @@ def graph_figure(
                 line={"color": "#b0b7c0", "width": 1},
                 hoverinfo="skip",
                 name="links",
+                showlegend=False,
             )
         )
+    # The class colours' legend: one marker-only entry per class (no points, so clicks and
+    # lassos still land on nodes), drawn before the nodes so these stay the last trace.
+    if mode == "class" and result.labels is not None:
+        entries, note = legend_entries([result.label_name(c) for c in result.classes()])
+        for name, colour in entries:
+            fig.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    name=name,
+                    marker={
+                        "size": 10,
+                        "color": colour,
+                        "line": {"color": "#4a5560", "width": 0.6},
+                    },
+                    showlegend=True,
+                    hoverinfo="skip",
+                )
+            )
+    else:
+        entries, note = [], ""
     colours, extra = node_colours(result, index, mode)
     sizes = 7 + 5 * np.log10(1 + graph.sizes)
     chosen = np.zeros(graph.n_nodes, bool)
@@ -148,6 +171,7 @@ def graph_figure(
             y=xy[:, 1],
             mode="markers",
             name=NODE_TRACE,
+            showlegend=False,
             customdata=list(range(graph.n_nodes)),  # a list: typed arrays miss clickData
             hovertext=hover_text(result, index),
             hoverinfo="text",
@@ -169,7 +193,18 @@ def graph_figure(
         title={"text": title, "font": {"size": 13, "color": TEXT}, "x": 0.01},
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        showlegend=False,
+        showlegend=bool(entries),
+        # Under the graph, read-only: the entries stand for colours, not traces to hide.
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "y": 0,
+            "yanchor": "top",
+            "itemclick": False,
+            "itemdoubleclick": False,
+            "title": {"text": f"majority class{f' ({note})' if note else ''}"},
+            "font": {"size": 11},
+        },
         dragmode="pan",
         clickmode="event",
         font={"family": FONT, "color": MUTED},

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import ImageFont
 from plotly.subplots import make_subplots
 
 from topomap_core.analyses.view import MapResult
+from topomap_core.analyses.view_pages import page_bounds
 from topomap_core.profiles.interpolate import BWR_STOPS, to_rgb
 from topomap_core.profiles.ordering import dendrogram_segments
+from topomap_core.profiles.render import fit_label
 
 #: The maps' diverging blue-white-red scale, from the library's stops.
 COLORSCALE: list[list[Any]] = [[pos, f"rgb({r},{g},{b})"] for pos, (r, g, b) in BWR_STOPS]
@@ -147,45 +151,114 @@ def _sized(result: MapResult, name: str) -> str:
     return f"{name} (n={sizes[name]})" if name in sizes else name
 
 
+#: The width the map grid's tiles and titles are fitted to: the maps card of a 1600 px wide
+#: window, less the colour bar. The graph is responsive: a narrower window draws the maps
+#: smaller, and a title may then reach into the gap beside its map.
+GRID_WIDTH_PX = 560
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def text_px(text: str, size: int) -> float:
+    """About the width of ``text`` in the page's font at ``size`` px: Pillow's bundled font,
+    a fifth wider (DejaVu Sans, the usual stand-in for Inter, is up to 17 % wider)."""
+    return 1.2 * _font(size).getlength(text)
+
+
+def _middle(text: str, width: float, measure) -> str:
+    """``text`` shortened in its middle ("grou…093:wrong") to fit ``width``: names of many
+    groups often share a long start, and differ at the end."""
+    if measure(text) <= width:
+        return text
+    for keep in range(len(text) - 1, 0, -1):
+        head, tail = (keep + 1) // 2, keep // 2
+        short = text[:head] + "…" + (text[-tail:] if tail else "")
+        if measure(short) <= width:
+            return short
+    return text[:1] + "…"
+
+
+def grid_title(name: str, n: int | None, width: float, size: int) -> tuple[str, int]:
+    """A map's title (HTML) in ``width`` px, and its number of lines: ``"3 (n=54)"`` on one
+    line when it fits; else two: broken after the name's last ``:``, or the name above the
+    count, shortened in the middle where it must be. The count is always there; the full
+    name and count are in every map's hover.
+    """
+
+    def measure(text: str) -> float:
+        return text_px(text, size)
+
+    count = "" if n is None else f"(n={n})"
+    one = f"{name} {count}".strip()
+    if measure(one) <= width:
+        return escape(one), 1
+    if not count:
+        return escape(_middle(name, width, measure)), 1
+    head, sep, tail = name.rpartition(":")
+    second = f"{tail} {count}"
+    if sep and measure(second) <= width:
+        return f"{escape(_middle(head + sep, width, measure))}<br>{escape(second)}", 2
+    return f"{escape(_middle(name, width, measure))}<br>{count}", 2
+
+
 def maps_figure(
     result: MapResult,
     selected: str | None = None,
     marked: int | None = None,
     columns: int | None = None,
+    page: int = 0,
 ) -> go.Figure:
-    """Every group's map in dendrogram order, one heatmap per subplot, one shared colour bar.
+    """One page of the groups' maps in dendrogram order (``view_pages.MAPS_PAGE`` at most), one
+    heatmap per subplot, one shared colour bar.
 
     Parameters
     ----------
     result : MapResult
     selected : str, optional
-        Group whose title is highlighted and whose map is framed.
+        Group whose title is highlighted and whose map is framed (when on this page).
     marked : int, optional
         Neuron index ringed on every map.
     columns : int, optional
-        Maps per row (default ``ceil(sqrt(n_groups))``).
+        Maps per row (default ``ceil(sqrt(maps on the page))``).
+    page : int, default=0
+        Which ``MAPS_PAGE`` maps: a 1000-group view sent whole was a 60 MB response.
 
     Returns
     -------
     go.Figure
-        Traces ``0 .. n_groups - 1`` are the heatmaps (so a click's ``curveNumber`` is the
-        group's index); ring markers follow, with the group index as ``customdata``.
+        Traces ``0 .. k - 1`` are the page's heatmaps (a click's ``curveNumber`` plus the
+        page's first index is the group's index, :func:`clicked_group`); ring markers follow,
+        with the group index as ``customdata``.
     """
     names = list(result.order.names)
-    titles = [_sized(result, name) for name in names]
-    n = len(names)
+    first, end = page_bounds(len(names), page)
+    sizes = result.sizes
+    shown = range(first, end)
+    n = len(shown)
     rows, cols = grid_shape(n, columns)
     res = result.maps.shape[-1]
     axis = np.linspace(0.0, 1.0, res)
+    h_spacing = min(0.04, 0.3 / cols)
+    tile_px = min(157.0, GRID_WIDTH_PX * (1 - h_spacing * (cols - 1)) / cols)
+    font = 12 if cols <= 4 else 11
+    titles = [grid_title(names[k], sizes[k], tile_px, font) for k in shown]
+    lines = max(count for _, count in titles)
+    # Room above each row for its titles; the maps themselves stay square (_unit_axes).
+    title_px = 6 + round(1.25 * font) * lines
+    plot_h = rows * tile_px + (rows - 1) * title_px
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=titles,
-        horizontal_spacing=min(0.04, 0.3 / cols),
-        vertical_spacing=min(0.08, 0.5 / rows),
+        subplot_titles=[text for text, _ in titles],
+        horizontal_spacing=h_spacing,
+        vertical_spacing=title_px / plot_h if rows > 1 else 0.0,
     )
-    for k, name in enumerate(names):
-        r, c = divmod(k, cols)
+    for i, k in enumerate(shown):
+        r, c = divmod(i, cols)
+        label = escape(f"{names[k]} (n={sizes[k]})")
         fig.add_trace(
             go.Heatmap(
                 # Flip rows so y grows upwards like the layout; float32 halves the payload.
@@ -193,17 +266,17 @@ def maps_figure(
                 x=axis,
                 y=axis,
                 coloraxis="coloraxis",
-                name=name,
-                hovertemplate=f"{escape(titles[k])}: %{{z:.3g}}<extra></extra>",
+                name=names[k],
+                hovertemplate=f"{label}: %{{z:.3g}}<extra></extra>",
                 hoverongaps=False,
             ),
             row=r + 1,
             col=c + 1,
         )
-    sel = group_index(result, selected) if selected in names else None
+    sel = names.index(selected) - first if selected in names[first:end] else None
     neuron = _marked(result, marked)
-    for k in range(n):
-        xref, yref = _axis_ids(fig, k, cols)
+    for i, k in enumerate(shown):
+        xref, yref = _axis_ids(fig, i, cols)
         _unit_axes(fig, xref, yref)
         if neuron is not None:
             x, y = result.layout[neuron]
@@ -220,12 +293,10 @@ def maps_figure(
                     yaxis=yref,
                 )
             )
-    for k, annotation in enumerate(fig.layout.annotations[:n]):
-        annotation.font = {"size": 12, "color": ACCENT if k == sel else TEXT}
-        if k == sel:
-            annotation.text = f"<b>{escape(titles[k])}</b>"
-        else:
-            annotation.text = escape(titles[k])
+    for i, annotation in enumerate(fig.layout.annotations[:n]):
+        annotation.font = {"size": font, "color": ACCENT if i == sel else TEXT}
+        if i == sel:
+            annotation.text = f"<b>{titles[i][0]}</b>"
     if sel is not None:
         xref, yref = _axis_ids(fig, sel, cols)
         fig.add_shape(
@@ -238,11 +309,10 @@ def maps_figure(
             y1=1.03,
             line={"color": ACCENT, "width": 2},
         )
-    # Rows as tall as the maps are wide (for a ~650 px wide graph), plus the titles.
-    row_height = min(185, round(620 / cols) + 28)
     _base_layout(
         fig,
-        height=40 + row_height * rows,
+        height=round(plot_h) + title_px + 14,
+        margin={"l": 10, "r": 10, "t": title_px + 4, "b": 10},
         coloraxis=_coloraxis(result.vmax),
         clickmode="event",
         hovermode="closest",
@@ -250,8 +320,16 @@ def maps_figure(
     return fig
 
 
-def dendrogram_figure(result: MapResult, selected: str | None = None) -> go.Figure:
-    """The groups' dendrogram; leaf ``k`` (at ``x = k``) is the ``k``-th map of the grid."""
+#: Most leaves whose names the dendrogram writes under it; more are named in their hover.
+DENDROGRAM_LABELS = 60
+
+
+def dendrogram_figure(result: MapResult, selected: str | None = None, page: int = 0) -> go.Figure:
+    """The groups' dendrogram; leaf ``k`` (at ``x = k``) is the ``k``-th map of the grid.
+
+    With more than one page of maps, the leaves of page ``page`` are shaded; with more than
+    :data:`DENDROGRAM_LABELS` leaves, their names are in their hover rather than under them.
+    """
     names = list(result.order.names)
     xs, ys = dendrogram_segments(result.order.linkage, result.order.order)
     if not xs:
@@ -271,15 +349,47 @@ def dendrogram_figure(result: MapResult, selected: str | None = None) -> go.Figu
             showlegend=False,
         )
     )
+    first, end = page_bounds(len(names), page)
+    if end - first < len(names):
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=first - 0.5,
+            x1=end - 0.5,
+            y0=0,
+            y1=1,
+            fillcolor="rgba(11,107,203,0.10)",
+            line={"width": 0},
+            layer="below",
+        )
+    many = len(names) > DENDROGRAM_LABELS
+    if many:
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(len(names))),
+                y=[0.0] * len(names),
+                mode="markers",
+                marker={"size": 6, "color": "rgba(82,96,109,0.35)"},
+                text=[escape(n) for n in names],
+                hovertemplate="%{text}<extra></extra>",
+                showlegend=False,
+            )
+        )
     ticks = [f"<b>{escape(n)}</b>" if n == selected else escape(n) for n in names]
     fig.update_xaxes(
         tickmode="array",
-        tickvals=list(range(len(names))),
-        ticktext=ticks,
+        tickvals=[] if many else list(range(len(names))),
+        ticktext=[] if many else ticks,
         range=[-0.5, len(names) - 0.5],
         showgrid=False,
         zeroline=False,
         fixedrange=True,
+        title=(
+            {"text": f"{len(names)} groups: hover a leaf for its name", "font": {"size": 11}}
+            if many
+            else None
+        ),
     )
     fig.update_yaxes(
         title={"text": "distance", "font": {"size": 11, "color": MUTED}},
@@ -396,10 +506,14 @@ def _add_ring(fig: go.Figure, result: MapResult, neuron: int, hover: str) -> Non
 def _large_square(fig: go.Figure, result: MapResult, title: str) -> go.Figure:
     """Unit axes, the shared colour axis and the click behaviour of the two large panels."""
     _unit_axes(fig)
+    # The upright toolbar covers the top 180 px of the right edge (7 buttons): the colour bar
+    # stands in the lower half, under it (it covered the bar's title and top ticks).
+    axis = _coloraxis(result.vmax)
+    axis["colorbar"].update(len=0.5, y=0, yanchor="bottom")
     return _base_layout(
         fig,
         height=420,
-        coloraxis=_coloraxis(result.vmax),
+        coloraxis=axis,
         # Title on the left and the toolbar upright on the right: it covered centred titles.
         title={"text": title, "font": {"size": 13}, "x": 0.02, "xanchor": "left"},
         modebar={"orientation": "v"},
@@ -409,15 +523,16 @@ def _large_square(fig: go.Figure, result: MapResult, title: str) -> go.Figure:
     )
 
 
-def clicked_group(click_data: dict | None, names: Sequence[str]) -> str | None:
-    """The group a click on :func:`maps_figure` landed on, or None."""
+def clicked_group(click_data: dict | None, names: Sequence[str], page: int = 0) -> str | None:
+    """The group a click on :func:`maps_figure` (showing page ``page``) landed on, or None."""
     try:
         point = click_data["points"][0]  # type: ignore[index]
     except (TypeError, KeyError, IndexError):
         return None
+    first, end = page_bounds(len(names), page)
     curve = point.get("curveNumber")
-    if isinstance(curve, int) and 0 <= curve < len(names):
-        return names[curve]
+    if isinstance(curve, int) and 0 <= curve < end - first:
+        return names[first + curve]
     custom = point.get("customdata")
     if isinstance(custom, list) and custom:
         custom = custom[0]
@@ -473,7 +588,9 @@ def vector_map(map2d: np.ndarray, vmax: float, x: float, y: float, size: float) 
 
     Real vectors, not an embedded image: they scale, and an editor can recolour them.
     """
-    z = np.asarray(map2d, dtype=np.float64)[::-1]  # row 0 is y = 0: SVG's y grows down
+    # Row 0 of a map is its top (y = 1), and SVG's y grows down: rows are drawn as they are,
+    # the same way up as the PNG (render_map_grid) and the page's heatmaps.
+    z = np.asarray(map2d, dtype=np.float64)
     rows, cols = z.shape
     px, py = size / cols, size / rows
     top = SVG_LEVELS - 1
@@ -509,7 +626,11 @@ def _tick(value: float) -> str:
 
 
 def maps_svg(
-    result: MapResult, title: str | None = None, columns: int | None = None, tile: int = 200
+    result: MapResult,
+    title: str | None = None,
+    columns: int | None = None,
+    tile: int = 200,
+    page: int | None = None,
 ) -> str:
     """An SVG document of the map grid, all vectors: maps (:func:`vector_map`), text, colour bar.
 
@@ -519,17 +640,22 @@ def maps_svg(
     title : str, optional
         Heading above the grid.
     columns : int, optional
-        Maps per row (default ``ceil(sqrt(n_groups))``).
+        Maps per row (default ``ceil(sqrt(n_maps))``).
     tile : int, default=200
         Side of one map in px.
+    page : int, optional
+        Only that page's maps (as :func:`maps_figure` shows them); default every map.
 
     Returns
     -------
     str
         A standalone SVG 1.1 document with one ``<g class="map">`` per group, in dendrogram
-        order.
+        order; each titled ``"name (n=54)"`` (a long name shortened, the count kept).
     """
-    names = list(result.order.names)
+    every = list(result.order.names)
+    first, end = (0, len(every)) if page is None else page_bounds(len(every), page)
+    names = every[first:end]
+    sizes = result.sizes[first:end]
     rows, cols = grid_shape(len(names), columns)
     pad, label_h, title_h = 16, 22, 30 if title else 0
     width = pad + cols * (tile + pad)
@@ -558,16 +684,21 @@ def maps_svg(
             f'<text x="{width / 2:g}" y="{pad + 18}" text-anchor="middle" {font} '
             f'font-size="18" font-weight="bold" fill="{TEXT}">{escape(title)}</text>'
         )
-    for k, name in enumerate(names):
+    for k, (name, size) in enumerate(zip(names, sizes, strict=True)):
         r, c = divmod(k, cols)
         x = pad + c * (tile + pad)
         y = grid_top + r * (cell_h + pad)
+        label = fit_label(name, size, tile, lambda t: text_px(t, 14), "…")
         parts.append(
             f'<text x="{x + tile / 2:g}" y="{y + 15}" text-anchor="middle" {font} '
-            f'font-size="14" fill="{TEXT}">{escape(name)}</text>'
+            f'font-size="14" fill="{TEXT}">{escape(label)}</text>'
         )
-        parts.append(f'<g class="map" data-group={quoteattr(name)}>')
-        parts.extend(vector_map(result.maps[k], result.vmax, x, y + label_h, tile))
+        # Each map in its own coordinates (0 to ``tile``): an editor moves it as one piece.
+        parts.append(
+            f'<g class="map" data-group={quoteattr(name)} '
+            f'transform="translate({x:g} {y + label_h:g})">'
+        )
+        parts.extend(vector_map(result.maps[first + k], result.vmax, 0, 0, tile))
         parts.append("</g>")
     bar_x0, bar_x1 = pad, width - pad
     parts.append(

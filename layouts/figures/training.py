@@ -139,7 +139,8 @@ def state_maps_figure(
     resolution : int
         R, the side of a map in pixels.
     title : str, optional
-        Shown above the grid (the state, e.g. ``"batch 12 of 79"``).
+        Shown above the grid. The Training tab gives none: the state's label is next to its
+        slider, once.
 
     Returns
     -------
@@ -149,24 +150,24 @@ def state_maps_figure(
     """
     fig, rows, cols = _map_grid(names, z, resolution, columns=columns)
     row_height = min(185, round(620 / cols) + 28)
+    top = 60 if title else 30
     return _base_layout(
         fig,
-        height=70 + row_height * rows,
+        height=top + 10 + row_height * rows,
         coloraxis=_coloraxis(vmax),
         title={"text": escape(title), "font": {"size": 14}, "x": 0.01, "y": 0.995},
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
         hovermode="closest",
         # Keep zoom and hover state across slider steps (the figure object is patched).
         uirevision="training-maps",
     )
 
 
-def maps_patch(z: Sequence[Any], title: str) -> Patch:
-    """What a slider step sends: the new ``z`` of each heatmap and the title, nothing else."""
+def maps_patch(z: Sequence[Any]) -> Patch:
+    """What a slider step sends: the new ``z`` of each heatmap, nothing else."""
     patch = Patch()
     for k, zk in enumerate(z):
         patch["data"][k]["z"] = zk
-    patch["layout"]["title"]["text"] = escape(title)
     return patch
 
 

@@ -68,6 +68,20 @@ def test_map_writes_all_outputs(capsys, demo_dir, tmp_path):
 
     image = Image.open(out_dir / "maps.png")
     assert image.width > 300 and image.height > 300
+    # Issue 20 item 17: maps.png titles say how many examples each map averages, as the
+    # page does ("3 (n=40)"); the printed notes point at no scatter (none is drawn).
+    from topomap_core.profiles.render import map_grid_geometry, render_map_grid
+
+    blank = np.zeros((12, 100, 100))
+    names, sizes = summary["groups"], summary["group_sizes"]
+    with_n = render_map_grid(blank, names, 1.0, title="dense - PCA_PSO", sizes=sizes)
+    without = render_map_grid(blank, names, 1.0, title="dense - PCA_PSO")
+    assert with_n.size == image.size
+    for box in map_grid_geometry(12, (100, 100), title="dense - PCA_PSO").label_boxes:
+        written = np.asarray(image.convert("RGB").crop(box))
+        assert (written == np.asarray(with_n.crop(box))).all()
+        assert (written != np.asarray(without.crop(box))).any()
+    assert "neurons are dead" in out and "scatter" not in out
 
     # Same seed, same result.
     code, _, err = run_cli(

@@ -42,3 +42,24 @@ def test_small_and_dropped_groups_and_dead_neurons_are_reported(monkeypatch):
     assert "fewer than 5 examples" in texts and "tiny (n=1)" in texts and "big" not in texts
     assert "Left out, no examples: none." in texts
     assert ("note", "3 of 6 neurons are dead") == (notes[-1][0], notes[-1][1][:23])
+
+
+def test_the_dead_neuron_note_points_at_a_scatter_only_where_there_is_one():
+    """Issue 20 item 17: the command line printed "marked × in the scatter" though it draws
+    no scatter; the dashboard, which shows one, still says so."""
+    acts = np.abs(np.random.RandomState(2).normal(size=(40, 5)))
+    acts[:, 2] = 0.0
+    nap = _nap(acts, [20, 20])
+    (plain,) = map_notes(nap, "dense", min_size=1)
+    assert plain == ("note", "1 of 5 neurons are dead (zero for every group); they are spread "
+                     "around one spot.")  # fmt: skip
+    (page,) = map_notes(nap, "dense", min_size=1, scatter=True)
+    assert page[1].endswith("spread around one spot and marked × in the scatter.")
+
+
+def test_a_note_names_a_few_of_many_small_groups_and_counts_the_rest():
+    """Issue 20 item 9: a view of 1000 groups of two listed all 1000 above its maps."""
+    acts = np.abs(np.random.RandomState(3).normal(size=(60, 4)))
+    (note,) = map_notes(_nap(acts, [2] * 30), "dense", min_size=5)
+    assert note[1].startswith("30 groups have fewer than 5 examples, so their maps are noisy:")
+    assert note[1].endswith("g8 (n=2), g9 (n=2) and 20 more.") and "g10" not in note[1]

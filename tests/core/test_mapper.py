@@ -151,6 +151,17 @@ def test_cli_writes_node_link_graph_and_picture(capsys, tiny_inputs, tmp_path):
     assert all({link["source"], link["target"]} <= ids for link in graph["links"])
     assert (out / "graph.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "nodes" in stdout and "mean node purity" in stdout
+    # Issue 20 item 17: under the graph, a legend of the class colours (a, b, c).
+    from PIL import Image
+
+    from topomap_core.shape.render import class_colour
+
+    picture = np.asarray(Image.open(out / "graph.png").convert("RGB"))
+    assert picture.shape[0] > 800 + 30  # the legend's band under the 800 px graph
+    band = picture[830:]
+    for i in range(3):
+        rgb = [int(class_colour(i)[k : k + 2], 16) for k in (1, 3, 5)]
+        assert (band == rgb).all(axis=-1).sum() >= 100, class_colour(i)  # a filled swatch
 
 
 def test_all_noise_graph_is_reported(capsys, tiny_inputs, tmp_path):

@@ -87,3 +87,36 @@ def test_regions_command_writes_each_conv_regions_optimised_input(digits_cnn, tm
     for region in with_neurons:
         start, final = region["optimised_activation"]
         assert final > start > 0
+    # Issue 20 item 17: and the group's map with its regions outlined.
+    from PIL import Image
+
+    picture = np.asarray(Image.open(tmp_path / "regions.png").convert("RGB"))
+    assert picture.shape[1] == 400 and picture.shape[0] > 400
+    assert (picture == 0).all(axis=-1).sum() > 200  # outlines (and the title) in black
+
+
+def test_the_regions_picture_outlines_each_region_as_the_panel_does(planted):
+    """Issue 20 item 17: the `regions` command wrote no picture. The map with its regions
+    outlined: solid around the positive one, dashed around the negative one, inside them
+    the map's own colours."""
+    from topomap_core.profiles.render import _outline, render_regions
+
+    xy, values, _, _ = planted
+    maps, vmax = draw(xy, values[None], dtype=np.float64)
+    labels, regions = find_regions(maps[0], xy, values, vmax)
+    dicts = [r.to_dict() for r in regions]
+    image = np.asarray(render_regions(maps[0], vmax, labels, dicts, title="group 3", size=400))
+    band = image.shape[0] - 400
+    assert image.shape[1] == 400 and band > 10
+    picture = image[band:]
+    big = np.kron(labels, np.ones((4, 4), dtype=int))  # 100 px -> 400 px
+    black = (picture == 0).all(axis=-1)
+    solid, dashed = _outline(big == 1), _outline(big == 2)
+    assert black[solid].mean() > 0.95  # the positive region: one unbroken outline
+    assert 0.3 < black[dashed].mean() < 0.7  # the negative one: dashes
+    inside = (big == 1) & ~solid
+    cx, cy = (round(c * 399) for c in (dicts[0]["centre"][0], 1 - dicts[0]["centre"][1]))
+    inside[cy - 15 : cy + 15, cx - 15 : cx + 15] = False  # not the region's number
+    reds = picture[inside]
+    assert (reds[:, 0] > reds[:, 2]).mean() > 0.9  # the map shows through, red
+    assert (image[:band] < 128).any()  # the title is drawn

@@ -133,3 +133,24 @@ def test_bad_input_raises():
         render_map_grid(smooth_maps(1), ["a"], vmax=0.0)
     with pytest.raises(ValueError, match="size"):
         render_single_map(np.zeros((4, 4)), 1.0, size=0)
+
+
+def test_titles_keep_the_group_size_when_a_long_name_is_shortened():
+    """Issue 20 item 17: the PNG's titles say how many examples a map averages, as the page;
+    a long name loses its end, never the count."""
+    from topomap_core.profiles.render import fit_label
+
+    def measure(text):
+        return 7 * len(text)
+
+    assert fit_label("3", 54, 200, measure) == "3 (n=54)"
+    short = fit_label("ankle_boot:correct", 200, 100, measure)
+    assert short.endswith("... (n=200)") and measure(short) <= 100
+    assert short.startswith("ank")
+    assert fit_label("x" * 50, None, 70, measure) == "xxxxxxx..."
+    with_n = render_map_grid(smooth_maps(2), ["zero", "one"], 2.0, sizes=[54, 7])
+    plain = render_map_grid(smooth_maps(2), ["zero", "one"], 2.0)
+    for box in map_grid_geometry(2, (RES, RES)).label_boxes:
+        assert (crop(with_n, box) != crop(plain, box)).any()
+    with pytest.raises(ValueError, match="sizes has 1 entries but maps has 2 groups"):
+        render_map_grid(smooth_maps(2), ["zero", "one"], 2.0, sizes=[54])

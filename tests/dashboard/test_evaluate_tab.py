@@ -63,3 +63,29 @@ def test_bad_methods_fail_in_one_line_before_any_job(tmp_path):
     assert "\n" not in status
     fig, _ = evaluate.evaluation_view(tmp_path, None)
     assert "No evaluation yet" in fig.layout.annotations[0].text
+
+
+def test_ranking_numbers_are_written_alike_and_headers_sit_over_them():
+    """Issue 20 item 19: the table mixed ``1e+04`` and ``9661``; the status said "press Run"
+    by a button labelled Evaluate."""
+    from pathlib import Path
+
+    from layouts.evaluate import ranking_table
+    from layouts.figures.evaluate import format_value
+
+    assert [format_value(v) for v in (10000.0, 9661.2, 123.456, 0.5, 0.0, 2e-5)] == [
+        "10,000", "9,661", "123.5", "0.5", "0", "2.00e-05",
+    ]  # fmt: skip
+    table = ranking_table([["#", "method", "mean rank", "Blur"], ["1", "PCA", "1.50", "9,661"]])
+    head, body = table.children
+    headers = [th.className for th in head.children.children]
+    assert headers == ["num", "", "num", "num"]
+    assert [td.className for td in body.children[0].children] == headers
+    css = (Path(__file__).resolve().parents[2] / "assets" / "style.css").read_text()
+    assert "table.metrics thead th.num {\n  text-align: right;" in css
+    assert evaluate.JOB.not_computed == "Not computed yet — press Evaluate."
+
+
+def test_a_setting_not_evaluated_yet_says_to_press_evaluate(tmp_path):
+    data, status = jobs.cached_job(evaluate.JOB, TINY, tmp_path)
+    assert data is None and status == "Not computed yet — press Evaluate."

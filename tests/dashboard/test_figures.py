@@ -182,7 +182,9 @@ def test_svg_export_is_vectors_with_one_group_of_paths_per_map(result):
     assert round(sum(widths) / cell) == int(np.isfinite(result.maps[0]).sum())
     texts = [t.text for t in root.iter(SVG + "text")]
     assert "dense <PCA> & co" in texts  # escaped in the file, intact once parsed
-    assert set(result.order.names) <= set(texts)
+    # Issue 20 item 17: titled with the group's size, as on the page and in the PNG.
+    titles = {f"{n} (n={k})" for n, k in zip(result.order.names, result.sizes, strict=True)}
+    assert titles <= set(texts)
     # The colour bar is vector: a gradient with the library's stops and three tick labels.
     stops = root.findall(f"{SVG}defs/{SVG}linearGradient/{SVG}stop")
     assert [float(s.get("offset")) for s in stops] == [pos for pos, _ in BWR_STOPS]
@@ -257,3 +259,51 @@ def test_the_page_layout_holds_plain_figure_dicts(tmp_path):
     assert all(isinstance(g.figure, dict) for g in graphs), [
         g.id for g in graphs if not isinstance(g.figure, dict)
     ]
+
+
+def _svg_raster(text: str, res: int, tile: float = 200) -> list[np.ndarray]:
+    """Each ``<g class="map">`` of an SVG export filled into a ``res x res`` RGB array (white
+    where no rectangle lies), read back from its paths' ``M x y h w v h h -w z`` runs (in the
+    map's own coordinates, 0 to ``tile``)."""
+    root = ET.fromstring(text.encode("utf-8"))
+    run = re.compile(r"M([\d.]+) ([\d.]+)h([\d.]+)v([\d.]+)h-[\d.]+z")
+    rasters = []
+    for group in (g for g in root.iter(SVG + "g") if g.get("class") == "map"):
+        runs = []
+        for path in group.iter(SVG + "path"):
+            colour = [int(c) for c in re.findall(r"\d+", path.get("fill"))]
+            runs += [(colour, *map(float, m)) for m in run.findall(path.get("d"))]
+        image = np.full((res, res, 3), 255, dtype=np.int64)
+        cell = tile / res
+        for colour, x, y, w, _ in runs:
+            row, col = round(y / cell), round(x / cell)
+            image[row, col : col + round(w / cell)] = colour
+        rasters.append(image)
+    return rasters
+
+
+def test_svg_export_is_drawn_the_same_way_up_as_the_png_export(result):
+    """Issue 20 item 1: the SVG's maps were upside down against the PNG and the page. Both
+    exports are rendered and compared pixel by pixel (the SVG's 64 colour levels allow a
+    small difference; the flipped maps differ by far more)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from callbacks.export import export_file
+    from layouts.ids import ID
+    from topomap_core.profiles.render import map_grid_geometry
+
+    res = result.maps.shape[-1]
+    png = export_file(ID.EXPORT_PNG, result)
+    image = np.asarray(Image.open(io.BytesIO(base64.b64decode(png["content"]))).convert("RGB"))
+    svg = _svg_raster(export_file(ID.EXPORT_SVG, result)["content"], res)
+    boxes = map_grid_geometry(len(result.order.names), (res, res), 2, title="t").tile_boxes
+    assert len(svg) == len(boxes) == len(result.order.names)
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        tile = image[y0:y1:2, x0:x1:2].astype(np.int64)  # scale 2 -> one pixel per value
+        same = np.abs(tile - svg[k]).mean()
+        flipped = np.abs(tile - svg[k][::-1]).mean()
+        assert same < 2.0, (k, same, flipped)
+        assert flipped > 3 * same + 2, (k, same, flipped)

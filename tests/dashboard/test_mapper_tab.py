@@ -170,3 +170,22 @@ def test_links_carry_the_tab_and_the_custom_group(tab):
         "Ignored selection 000000000000... (not stored on this server: upload it again) in the "
         "link",
     ]
+
+
+def test_class_colours_have_a_legend_in_the_tab(tab):
+    """Issue 20 item 17: nodes were coloured by class with nothing saying which colour is
+    which class; the legend lists the data's classes in their colours (read-only), and the
+    other colourings, which have colour bars, have none."""
+    from topomap_core.shape.render import class_colour
+
+    data_dir, _, data = tab
+    fig, *_ = mapper.graph_figures(data_dir, data, "class", None, None, None, None)
+    result = mapper.result_from_store(data_dir, data)
+    legend = [t for t in fig.data if t.showlegend]
+    names = [result.label_name(c) for c in result.classes()]
+    assert [t.name for t in legend] == names[:10]
+    assert [t.marker.color for t in legend] == [class_colour(i) for i in range(len(legend))]
+    assert fig.layout.showlegend and fig.layout.legend.itemclick is False
+    assert fig.data[-1].name == "nodes"  # clicks and lassos still read the last trace
+    wrong, *_ = mapper.graph_figures(data_dir, data, "correctness", None, None, None, None)
+    assert not wrong.layout.showlegend and not any(t.showlegend for t in wrong.data)

@@ -363,7 +363,9 @@ def test_views_select_and_mark(computed):
     assert bad.notes[0].className == "msg-warning" and "No group 'nope'" in bad.notes[0].children
     assert f"<b>{names[0]} (n=" in bad.scatter.layout.title.text
     # The result's notes are shown above the maps (dead neurons of the demo's dense layer).
-    assert [p.className for p in shown.notes] == [f"msg-{lvl}" for lvl, _ in result.notes()]
+    notes = result.notes(scatter=True)  # issue 20 item 17: the page has the scatter
+    assert [p.className for p in shown.notes] == [f"msg-{lvl}" for lvl, _ in notes]
+    assert any("marked × in the scatter" in p.children for p in shown.notes)
     assert maps.select_group({"points": [{"curveNumber": 5}]}, folder, stored) == names[5]
     click = {"points": [{"customdata": 7}]}
     assert maps.mark_neuron(click, None, folder, stored) == 7
@@ -385,6 +387,16 @@ def test_exports(computed):
     stem = f"topomaps_digits-mlp_digits_dense_label_PCA_{stored['key'][:8]}"
     assert png["filename"] == stem + ".png" and png["base64"] is True
     assert base64.b64decode(png["content"]).startswith(b"\x89PNG\r\n\x1a\n")
+    # Issue 20 item 17: the PNG's titles carry the group sizes, as the page's ("3 (n=30)").
+    from PIL import Image
+
+    from topomap_core.profiles.render import render_map_grid
+
+    drawn = Image.open(io.BytesIO(base64.b64decode(png["content"]))).convert("RGB")
+    title = "dense - PCA"
+    args = (result.maps, result.order.names, result.vmax)
+    assert drawn.tobytes() == render_map_grid(*args, title=title, sizes=result.sizes).tobytes()
+    assert drawn.tobytes() != render_map_grid(*args, title=title).tobytes()
     svg = export.download(ID.EXPORT_SVG, folder, stored)
     assert svg["filename"] == stem + ".svg"
     assert "<image" not in svg["content"]  # vectors, not a PNG wrapped in SVG

@@ -106,3 +106,34 @@ def test_a_conv_region_gets_its_optimised_input(digits_cnn, tmp_path):
     text = " ".join(_texts(details))
     assert "Input optimised to excite the region's neurons" in text
     assert "optimised input, 64 steps (activation " in text and "on the starting noise" in text
+
+
+def _steps(value: float, low: float, step: float) -> float:
+    return (value - low) / step
+
+
+def test_the_threshold_box_starts_valid():
+    """Issue 20 item 16: the default 0.098 was no whole number of 0.01 steps above the
+    minimum 0.01, so the browser drew the box invalid (red) before anyone typed."""
+    from dash import dcc
+
+    from layouts.regions import DEFAULTS as REGION_DEFAULTS
+    from layouts.regions import RegionIds, panel
+
+    boxes = []
+
+    def walk(node) -> None:
+        if isinstance(node, dcc.Input) and node.id == RegionIds.THRESHOLD:
+            boxes.append(node)
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list | tuple) else [children]:
+            if child is not None and not isinstance(child, str):
+                walk(child)
+
+    walk(panel())
+    (box,) = boxes
+    assert box.value == REGION_DEFAULTS["threshold"] == round(1 - 230 / 255, 4)
+    # HTML's step rule: (value - min) / step is a whole number; the maximum fits too.
+    for value in (box.value, box.max):
+        n = _steps(value, box.min, box.step)
+        assert abs(n - round(n)) < 1e-6, (value, box.min, box.step)

@@ -36,5 +36,8 @@ def test_figures_exports_and_bad_requests(digits_cnn_topographic, tmp_path):
         assert arrays["grid_maps"].shape == (10, 16, 8)
     png = tab.export("png", tmp_path, data)
     assert base64.b64decode(png["content"]).startswith(b"\x89PNG")
+    # Issue 20 item 18: model, data, grouping and key in the name, as the Maps tab's exports.
+    stem = f"topomaps_topographic_digits-cnn-topographic_digits_conv2_label_{key[:8]}"
+    assert png["filename"] == stem + ".png" and npz["filename"] == stem + ".npz"
     with pytest.raises(TopomapError, match="Visualisation steps 5000"):
         tab.topographic_request({**FAST, "fv_steps": 5000})

@@ -77,6 +77,12 @@ def test_training_from_the_tab_stores_a_model_that_opens_in_the_topographic_tab(
     text = str(content)
     assert "hidden on a 4x4 grid (weights, strength 0.1)" in text
     assert text.count("Tr(") == 3  # the header and one row per epoch
+    # Issue 20 item 19: each header is aligned as its column's cells (all numbers, right).
+    (table,) = [c for c in content.children if type(c).__name__ == "Table"]
+    head, body = table.children
+    headers = [th.className for th in head.children.children]
+    for row in body.children:
+        assert [td.className for td in row.children] == headers == ["num"] * 4
     # Run again: the stored training, the same stored model (by content), nothing trained.
     again, status = run_job(spec, values, folder)
     assert again["model"] == data["model"] and "Loaded the stored training" in status

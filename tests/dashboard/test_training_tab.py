@@ -303,7 +303,7 @@ def test_a_new_result_builds_the_figures_on_one_colour_scale(trained):
     assert len(heatmaps) == 10 and {t.coloraxis for t in heatmaps} == {"coloraxis"}
     axis = shown.maps.layout.coloraxis
     assert axis.cmin == -data["vmax"] and axis.cmax == data["vmax"]
-    assert shown.max == 2 and shown.marks == {0: "1", 1: "2", 2: "10"}
+    assert shown.max == 2 and shown.marks == {0: "0", 1: "1", 2: "2"}
     assert shown.label.startswith("state 0: state_1.keras")
     assert [t.y[0] for t in shown.change.data[1:2]] == [None]  # state 0 has no change
 
@@ -334,7 +334,10 @@ def test_a_slider_step_sends_only_that_states_maps(trained):
 def test_exports_gif_mp4_and_change_csv(trained):
     data_dir, _, data, _, _ = trained
     gif = training.download(TrainingIds.EXPORT_GIF, data_dir, data)
-    assert gif["filename"] == "topomaps_training_hidden_PCA.gif" and gif["base64"]
+    # Issue 20 item 18: named as the Maps tab's exports (series, data, grouping, key), so a
+    # later run's download does not overwrite this one.
+    stem = f"topomaps_training_run_digits_hidden_label_PCA_{data['key'][:8]}"
+    assert gif["filename"] == stem + ".gif" and gif["base64"]
     assert base64.b64decode(gif["content"]).startswith(b"GIF89a")
     mp4 = base64.b64decode(training.download(TrainingIds.EXPORT_MP4, data_dir, data)["content"])
     assert mp4[4:8] == b"ftyp"
@@ -458,3 +461,38 @@ def test_state_box_and_slider_show_one_number():
     assert sync_state(True, 12, -4, 78, False) == (0, 0, 78, False)
     assert sync_state(True, 12, None, 78, False) == (no_update, 12, 78, False)
     assert sync_state(False, 0, 0, 0, True) == (no_update, 0, 0, True)
+
+
+def test_one_state_input_marks_and_label_numbered_alike(trained):
+    """Issue 20 item 15: the slider brought its own unlabelled number box next to the State
+    box, its marks counted batches (1..79) while the box counted states (0..78), and the
+    state's label was printed twice (beside the slider and as the maps' title)."""
+    from dash import dcc
+
+    from layouts.training import player
+
+    inputs = []
+
+    def walk(node) -> None:
+        if isinstance(node, dcc.Slider | dcc.Input):
+            inputs.append(node)
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list | tuple) else [children]:
+            if child is not None and not isinstance(child, str):
+                walk(child)
+
+    walk(player())
+    slider, box = inputs
+    assert slider.id == TrainingIds.SLIDER
+    assert getattr(slider, "allow_direct_input", True) is False  # Dash shows its box by default
+    assert box.id == TrainingIds.STATE_INPUT and box.min == 0
+    # The marks name states as the box does: 0 .. n-1 (the demo's 79 states too).
+    assert training._marks(79)[0] == "0" and training._marks(79)[78] == "78"
+    assert all(int(text) == i for i, text in training._marks(79).items())
+    data_dir, _, data, _, _ = trained
+    shown = training.result_view(data_dir, data, wanted=1)
+    assert shown.label.startswith("state 1: ")
+    assert not shown.maps.layout.title.text  # the label is beside the slider, once
+    maps, _, label = training.state_view(data_dir, data, 2)
+    assert label.startswith("state 2: ")
+    assert all(op["location"][0] == "data" for op in maps.to_plotly_json()["operations"])

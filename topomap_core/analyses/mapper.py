@@ -399,6 +399,7 @@ def write_outputs(
         _colour_index(result),
         title=title,
         empty_text=empty_message(result) or "",
+        classes=[result.label_name(c) for c in result.classes()],
     )
     return paths
 

@@ -9,16 +9,26 @@ import numpy as np
 from ..profiles.groups import min_group_size
 from ..profiles.nap import NAP
 
-__all__ = ["FLAT_RELATIVE", "map_notes"]
+__all__ = ["FLAT_RELATIVE", "LISTED_GROUPS", "map_notes"]
 
+
+#: Most groups a note names (the count says how many there are).
+LISTED_GROUPS = 10
 
 #: A NAP whose spread is below this fraction of the activations' size is noise: float32
 #: activations resolve about 1e-7 of their magnitude.
 FLAT_RELATIVE = 1e-5
 
 
+def _listed(names: list[str]) -> str:
+    """The first :data:`LISTED_GROUPS` names, and how many more: a 1000-group view's whole
+    list was a screenful of text above its maps."""
+    text = ", ".join(names[:LISTED_GROUPS])
+    return text + (f" and {len(names) - LISTED_GROUPS} more" if len(names) > LISTED_GROUPS else "")
+
+
 def map_notes(
-    nap: NAP, layer: str, min_size: int | None = None, separation=None
+    nap: NAP, layer: str, min_size: int | None = None, separation=None, scatter: bool = False
 ) -> list[tuple[str, str]]:
     """What a reader of the maps must know: the input check's warnings, groups that separate
     no more than chance, flat maps, small, empty and random groups, dead neurons.
@@ -33,6 +43,9 @@ def map_notes(
     separation : topomap_core.profiles.separation.Separation, optional
         The groups' separation against random groups of the same sizes: at chance level, the
         maps' differences are called what they may be, noise.
+    scatter : bool, default=False
+        The reader sees the dashboard's neuron scatter, where dead neurons are crosses; the
+        command line's and the exports' notes do not point at a scatter they lack.
 
     Returns
     -------
@@ -75,23 +88,24 @@ def map_notes(
                 "warning",
                 f"{len(small)} group{'s have' if len(small) != 1 else ' has'} fewer than "
                 f"{min_size} examples, so {'their maps are' if len(small) != 1 else 'its map is'}"
-                f" noisy: {', '.join(small)}.",
+                f" noisy: {_listed(small)}.",
             )
         )
     if nap.dropped_groups:
         notes.append(
             (
                 "warning",
-                f"Left out, no examples: {', '.join(nap.dropped_groups)}.",
+                f"Left out, no examples: {_listed(nap.dropped_groups)}.",
             )
         )
     dead = len(nap.dead_neurons)
     if dead:
+        where = " and marked × in the scatter" if scatter else ""
         notes.append(
             (
                 "note",
                 f"{dead} of {nap.n_neurons} neurons are dead (zero for every group); they are "
-                "spread around one spot and marked × in the scatter.",
+                f"spread around one spot{where}.",
             )
         )
     notes += [note for note in check if note[0] != "warning"]

@@ -26,6 +26,7 @@ from ..jobs.base import Job, memo, register
 from ..params import Interval, Name, param
 from ..profiles.nap import NAP
 from ..profiles.regions import DEFAULT_THRESHOLD, find_regions
+from ..profiles.render import render_regions
 from .naps import compute_nap
 from .placing import draw, place
 from .topomap import MapParams, model_ref, nap_key
@@ -204,6 +205,15 @@ def _mean_activations(model, layer: str, x: np.ndarray, progress) -> np.ndarray:
     return np.concatenate(parts).astype(np.float64)
 
 
+def region_title(result: RegionsResult) -> str:
+    """``"group 3: 2 positive, 1 negative regions (threshold 0.098)"``: the picture's title."""
+    signs = [r["sign"] for r in result.regions]
+    return (
+        f"group {result.request.group}: {signs.count(1)} positive, {signs.count(-1)} negative "
+        f"regions (threshold {result.request.threshold:g})"
+    )
+
+
 @register
 class RegionsJob(Job):
     """The regions panel's job and the ``regions`` command."""
@@ -285,7 +295,11 @@ class RegionsJob(Job):
         out.mkdir(parents=True, exist_ok=True)
         path = out / "regions.json"
         path.write_text(json.dumps(result.summary(), indent=2))
-        paths = {"regions": path}
+        paths = {"regions": path, "picture": out / "regions.png"}
+        picture = render_regions(
+            result.map, result.vmax, result.labels, result.regions, region_title(result)
+        )
+        picture.save(paths["picture"], format="PNG")
         arrays = {f"region_{r['index']}": image
                   for r, image in zip(result.regions, result.optimised, strict=False)
                   if image is not None}  # fmt: skip

@@ -11,6 +11,7 @@ default, so every screen pixel shows an interpolated value unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from os import PathLike
@@ -24,8 +25,10 @@ from .interpolate import to_rgb, to_rgba
 
 __all__ = [
     "GridGeometry",
+    "fit_label",
     "map_grid_geometry",
     "render_map_grid",
+    "render_regions",
     "render_single_map",
     "save_map_grid",
 ]
@@ -50,11 +53,37 @@ def _text_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
 
 def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> str:
     """Shorten ``text`` with "..." so it fits in ``width`` px."""
-    if font.getlength(text) <= width:
-        return text
-    while text and font.getlength(text + "...") > width:
-        text = text[:-1]
-    return text + "..."
+    return fit_label(text, None, width, font.getlength)
+
+
+def fit_label(
+    name: str,
+    n: int | None,
+    width: float,
+    measure: Callable[[str], float],
+    ellipsis: str = "...",
+) -> str:
+    """``"name (n=54)"`` shortened to fit ``width``: the name loses its end (``ellipsis``),
+    the number of examples stays (it says how far the map can be trusted).
+
+    Parameters
+    ----------
+    name : str
+    n : int or None
+        Examples the map averages; None: the name alone.
+    width : float
+        Room for the text, in the unit of ``measure``.
+    measure : callable
+        ``measure(text)``: the width of ``text`` (a font's ``getlength``, or an estimate
+        for a browser's font).
+    ellipsis : str, default="..."
+    """
+    suffix = "" if n is None else f" (n={n})"
+    if measure(name + suffix) <= width:
+        return name + suffix
+    while name and measure(name + ellipsis + suffix) > width:
+        name = name[:-1]
+    return name + ellipsis + suffix
 
 
 def _format_tick(value: float) -> str:
@@ -175,6 +204,7 @@ def render_map_grid(
     columns: int | None = None,
     title: str | None = None,
     resample: str = "nearest",
+    sizes: Sequence[int] | None = None,
 ) -> Image.Image:
     """Draw every group's map with its name, and one shared colour bar.
 
@@ -194,6 +224,9 @@ def render_map_grid(
         Overall title at the top.
     resample : {"nearest", "bilinear"}, default="nearest"
         How maps are enlarged; "nearest" keeps every value's colour exact.
+    sizes : sequence of int, optional
+        Examples each map averages, in the same order: titles read ``"3 (n=54)"``, as on
+        the page (a long name is shortened, the number kept).
 
     Returns
     -------
@@ -206,6 +239,9 @@ def render_map_grid(
     names = [str(n) for n in names]
     if len(names) != maps.shape[0]:
         raise TopomapError(f"names has {len(names)} entries but maps has {maps.shape[0]} groups")
+    if sizes is not None and len(sizes) != len(names):
+        raise TopomapError(f"sizes has {len(sizes)} entries but maps has {len(names)} groups")
+    counts = [None] * len(names) if sizes is None else [int(n) for n in sizes]
     method = _check_resample(resample)
     geo = map_grid_geometry(maps.shape[0], maps.shape[1:], scale, columns, title)
 
@@ -217,14 +253,14 @@ def render_map_grid(
         title_font = _font(geo.font_size + 4)
         text = _fit(title, title_font, geo.size[0] - 2 * x0)
         draw.text(((x0 + x1) / 2, (y0 + y1) / 2), text, fill=_TEXT, font=title_font, anchor="mm")
-    for map2d, name, tile_box, label_box in zip(
-        maps, names, geo.tile_boxes, geo.label_boxes, strict=True
+    for map2d, name, count, tile_box, label_box in zip(
+        maps, names, counts, geo.tile_boxes, geo.label_boxes, strict=True
     ):
         x0, y0, x1, y1 = tile_box
         tile = _map_tile(map2d, vmax, (x1 - x0, y1 - y0), method)
         image.paste(tile, (x0, y0), mask=tile)  # alpha 0 outside the hull: white shows through
         lx0, ly0, lx1, ly1 = label_box
-        text = _fit(name, font, lx1 - lx0)
+        text = fit_label(name, count, lx1 - lx0, font.getlength)
         draw.text(((lx0 + lx1) / 2, (ly0 + ly1) / 2), text, fill=_TEXT, font=font, anchor="mm")
 
     # Shared colour bar: one gradient column per pixel, black outline and three ticks.
@@ -249,9 +285,10 @@ def save_map_grid(
     columns: int | None = None,
     title: str | None = None,
     resample: str = "nearest",
+    sizes: Sequence[int] | None = None,
 ) -> Path:
     """Render with :func:`render_map_grid` and write a PNG; returns the path written."""
-    image = render_map_grid(maps, names, vmax, scale, columns, title, resample)
+    image = render_map_grid(maps, names, vmax, scale, columns, title, resample, sizes)
     path = Path(path)
     image.save(path, format="PNG")
     return path
@@ -286,3 +323,82 @@ def render_single_map(
     longer = max(height, width)
     out = (max(1, round(width * size / longer)), max(1, round(height * size / longer)))
     return _map_tile(map2d, vmax, out, method)
+
+
+def _outline(mask: np.ndarray, width: int = 2) -> np.ndarray:
+    """The pixels of ``mask`` within ``width`` pixels of its edge (4-neighbour erosion)."""
+    inner = mask
+    for _ in range(width):
+        padded = np.pad(inner, 1, constant_values=False)
+        inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & inner
+    return mask & ~inner
+
+
+def render_regions(
+    map2d: np.ndarray,
+    vmax: float,
+    labels: np.ndarray,
+    regions: Sequence[dict],
+    title: str = "",
+    size: int = 400,
+) -> Image.Image:
+    """One map with its regions outlined and numbered, as the dashboard's regions panel
+    draws them: a solid outline for a strongly positive region, a dashed one for a strongly
+    negative region.
+
+    Parameters
+    ----------
+    map2d : ndarray of shape (R, R)
+        The map, NaN outside the hull (white), row 0 at the top.
+    vmax : float
+        Its colour limit.
+    labels : ndarray of shape (R, R), int
+        0 outside the regions, else the region's ``index``.
+    regions : sequence of dict
+        :meth:`~topomap_core.profiles.regions.Region.to_dict` of each (``index``, ``sign``,
+        ``centre`` in layout coordinates).
+    title : str, optional
+        One line above the map.
+    size : int, default=400
+        Side of the map in pixels (a whole multiple of R is sharpest).
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB on white: the title band, then the map.
+    """
+    map2d = np.asarray(map2d, dtype=np.float64)
+    labels = np.asarray(labels)
+    if map2d.ndim != 2 or labels.shape != map2d.shape:
+        raise TopomapError(
+            f"map2d and labels must be (R, R) of one shape; got {map2d.shape} and {labels.shape}"
+        )
+    size = _check_int(size, "size", 8)
+    font = _font(14)
+    band = _text_height(font) + 10 if title else 0
+    image = Image.new("RGB", (size, size + band), _WHITE)
+    tile = render_single_map(map2d, vmax, size)
+    image.paste(tile, (0, band), mask=tile)
+    # Region labels enlarged like the map (nearest), so outlines follow its pixels.
+    rows = (np.arange(size) * labels.shape[0] // size)[:, None]
+    cols = (np.arange(size) * labels.shape[1] // size)[None, :]
+    big = labels[rows, cols]
+    pixels = np.asarray(image).copy()
+    yy, xx = np.mgrid[0:size, 0:size]
+    for region in regions:
+        edge = _outline(big == region["index"])
+        if region["sign"] < 0:
+            edge &= (xx + yy) // 6 % 2 == 0  # dashed, as the dashboard's negative outline
+        pixels[band:][edge] = _TEXT
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    if title:
+        text = _fit(title, font, size - 8)
+        draw.text((size / 2, band / 2), text, fill=_TEXT, font=font, anchor="mm")
+    for region in regions:
+        x, y = region["centre"]
+        at = (float(x) * (size - 1), band + (1.0 - float(y)) * (size - 1))
+        # A white rim keeps the number legible on red and blue alike.
+        number = str(region["index"])
+        draw.text(at, number, _TEXT, _font(16), anchor="mm", stroke_width=2, stroke_fill=_WHITE)
+    return image
